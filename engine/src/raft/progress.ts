@@ -112,6 +112,15 @@ export class Progress {
     return true;
   }
 
+  /**
+   * Frees the oldest slot of a full window. Called when the follower answers a heartbeat: it
+   * is alive, so if its window stays full the appends in flight were probably lost, and one
+   * more append (which it will reject if it has a gap) restarts replication.
+   */
+  freeFirstOne(): void {
+    if (this.state === 'replicate' && this.inflight.length >= this.maxInflight) this.inflight.shift();
+  }
+
   inflightCount(): number {
     return this.inflight.length;
   }

@@ -427,6 +427,7 @@ export class Raft {
         if (!pr) break;
         pr.recentActive = true;
         pr.probeSent = false;
+        pr.freeFirstOne();
         if (pr.state === 'snapshot') {
           const sender = this.snapshotSenders.get(m.from);
           if (sender && sender.resendIfStalled()) this.sendSnapshotChunks(m.from, sender);
@@ -462,8 +463,14 @@ export class Raft {
 
   // ---------------------------------------------------------------- elections
 
+  /**
+   * Whether this member may start elections: a voter in its latest configuration, or in the
+   * committed one while a change that removes it is still uncommitted. The latter matters: it
+   * may hold the only log that can win (dissertation, section 4.2.2). It never counts its own
+   * vote unless it is a voter in its latest configuration (voteOutcome only counts voters).
+   */
   private promotable(): boolean {
-    return isVoter(this.configs.current(), this.id);
+    return isVoter(this.configs.current(), this.id) || isVoter(this.configs.at(this.log.committed), this.id);
   }
 
   private tickElection(): void {

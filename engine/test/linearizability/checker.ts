@@ -35,6 +35,7 @@ export interface LinearizabilityFailure<I, O> {
   readonly explanation: string;
   /** All operations of the failing partition. */
   readonly operations: readonly Operation<I, O>[];
+  /** A linearizable prefix with the most known-outcome operations, in linearization order. */
   readonly longestPrefix: readonly Operation<I, O>[];
   /** Operations that could have gone next after the longest prefix; each leads nowhere. */
   readonly stuck: readonly Operation<I, O>[];

@@ -7,11 +7,11 @@ import type { EventOrder } from './events.js';
 
 export interface Explanation<I, O> {
   readonly text: string;
-  /** A longest linearizable prefix, in linearization order. */
+  /** A linearizable prefix with the most known-outcome operations, in linearization order. */
   readonly longestPrefix: readonly Operation<I, O>[];
   /** The operations that could have gone next after that prefix; none leads to a full answer. */
   readonly stuck: readonly Operation<I, O>[];
-  /** The earliest-returning operation not in the prefix: it cannot take effect before it returns. */
+  /** The earliest-returning operation outside the prefix: no linearization reaches its return. */
   readonly unreachable: Operation<I, O>;
 }
 
@@ -40,9 +40,12 @@ export function explain<S, I, O>(
   prefix.forEach((i, n) => {
     const op = ops[i]!;
     state = model.step(state, op.input, op.output).state;
-    rows.push(`  ${String(n + 1).padStart(4)}. ${formatOp(model, op)}  => ${model.key(state)}`);
+    rows.push(`  ${String(n + 1).padStart(4)}. ${formatOp(model, op)}  state ${model.key(state)}`);
   });
-  lines.push(`Longest linearizable prefix: ${prefix.length} of ${ops.length} operations.`);
+  lines.push(
+    `Longest linearizable prefix: ${prefix.length} of ${ops.length} operations ` +
+      '(longest by operations with a known outcome).',
+  );
   if (rows.length > SHOW_PREFIX) {
     lines.push(`  ... ${rows.length - SHOW_PREFIX} earlier operations omitted ...`);
   }
@@ -63,6 +66,8 @@ export function explain<S, I, O>(
   const stuck = ops
     .map((op, i) => ({ op, i }))
     .filter(({ i }) => inPrefix[i] === 0 && order.callEntry[i]! < firstReturn)
+    // Unknown-outcome reads are never candidates (they cannot matter): leave them out.
+    .filter(({ op }) => !(op.output === undefined && model.isReadOnly?.(op.input, undefined)))
     .sort((a, b) => order.callEntry[a.i]! - order.callEntry[b.i]!)
     .map(({ op }) => op);
 

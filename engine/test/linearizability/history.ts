@@ -63,6 +63,15 @@ export interface Model<S, I, O> {
    * When absent, the whole history is one partition.
    */
   partition?(ops: readonly Operation<I, O>[]): Operation<I, O>[][];
+  /**
+   * Optional search reduction. Return true only if, in EVERY state where `step` accepts this
+   * operation, it leaves the state unchanged (a read; a CAS that reported failure). The checker
+   * then linearizes such an operation as soon as it is allowed and does not branch over
+   * alternatives, which is sound by an exchange argument: a read-only operation can be moved
+   * earlier in any linearization without changing any other step. Being identity in the current
+   * state is NOT enough (a put of the current value still matters later). When in doubt, omit it.
+   */
+  isReadOnly?(input: I, output: O | undefined): boolean;
   /** A short name for a partition in failure reports, e.g. `key "x"`. */
   describePartition?(ops: readonly Operation<I, O>[]): string;
   /**

@@ -61,6 +61,18 @@ function step(state: KvState, input: KvInput, output: KvOutput | undefined): Ste
   }
 }
 
+/** JSON-object notation with sorted keys: canonical whatever the insertion order. */
+function stateKey(state: KvState): string {
+  const entry = (k: string, v: string): string => `${JSON.stringify(k)}:${JSON.stringify(v)}`;
+  if (state.size <= 1) {
+    // The common case with per-key partitions: skip the sort.
+    for (const [k, v] of state) return `{${entry(k, v)}}`;
+    return '{}';
+  }
+  const keys = [...state.keys()].sort();
+  return `{${keys.map((k) => entry(k, state.get(k)!)).join(',')}}`;
+}
+
 function quote(v: string | null): string {
   return v === null ? 'null' : JSON.stringify(v);
 }
@@ -90,12 +102,18 @@ function partition(ops: readonly KvOperation[]): KvOperation[][] {
   return [...byKey.values()];
 }
 
+/** Reads, and CAS known to have failed, never change the state when they are legal. */
+function isReadOnly(input: KvInput, output: KvOutput | undefined): boolean {
+  if (input.op === 'get') return true;
+  return input.op === 'cas' && output !== undefined && 'ok' in output && !output.ok;
+}
+
 export const kvModel: Model<KvState, KvInput, KvOutput> = {
   init: () => new Map<string, string>(),
   step,
+  isReadOnly,
   partition,
   describePartition: (ops) => `key ${JSON.stringify(ops[0]?.input.key ?? '')}`,
-  // Sorted entries make the string canonical regardless of insertion order.
-  key: (state) => JSON.stringify([...state.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
+  key: stateKey,
   describe,
 };

@@ -104,6 +104,7 @@ export function randomKvHistory(o: RandomHistoryOptions): KvOperation[] {
   // 3. Operations that never took effect still appear in the history, with unknown outcome.
   return plan.map((p) => {
     const r = results.get(p) ?? { input: inputFor(p), output: undefined };
-    return { clientId: p.clientId, input: r.input, call: p.call, return: p.return, output: r.output };
+    const { clientId, call, return: ret } = p;
+    return { clientId, input: r.input, call, return: ret, output: r.output };
   });
 }

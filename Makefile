@@ -1,0 +1,57 @@
+# Leviathan: every command a developer or CI needs. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+SEEDS ?= 2000
+FROM ?= 1
+NPX := npx --no-install
+
+.PHONY: help install gen build lint typecheck test unit sim bench dev clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  make sim SEEDS=N [FROM=S] [SCENARIO=x] [KNOB=k]; make sim SEED=S replays one seed with its trace"
+
+node_modules/.package-lock.json: package.json package-lock.json engine/package.json operator/package.json e2e/package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
+
+gen: install ## Generate TypeScript from proto/ (buf + ts-proto, offline)
+	$(NPX) buf generate
+
+build: gen ## Compile every workspace (tsc -b)
+	$(NPX) tsc -b
+
+typecheck: gen ## Type-check everything without emitting
+	$(NPX) tsc -b --noEmit
+
+lint: typecheck ## Type-check, lint TypeScript (eslint) and proto (buf lint)
+	$(NPX) eslint .
+	$(NPX) buf lint
+
+test: lint ## Lint, then unit tests and a 500-seed simulation smoke run (vitest)
+	$(NPX) vitest run
+
+unit: gen ## Unit tests only (no lint)
+	$(NPX) vitest run
+
+SIM_FLAGS = $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(KNOB),--knob $(KNOB))
+
+sim: gen ## Run the Raft simulator over SEEDS seeds in parallel (or replay SEED)
+ifdef SEED
+	$(NPX) tsx engine/test/sim/run.ts --seed $(SEED) $(SIM_FLAGS)
+else
+	$(NPX) tsx engine/test/sim/run.ts --seeds $(SEEDS) --from $(FROM) $(SIM_FLAGS)
+endif
+
+bench: gen ## Benchmarks, each beside a peer measured in the same run
+	$(NPX) tsx engine/bench/raft-core.ts
+
+dev: gen ## Run a local in-memory 3-member Raft cluster, printing elections and commits
+	$(NPX) tsx engine/scripts/dev-cluster.ts
+
+clean: ## Remove build output and generated code
+	rm -rf engine/dist operator/dist e2e/dist engine/src/gen
