@@ -14,10 +14,10 @@ help: ## List the targets
 	@echo "  make sim SEEDS=N [FROM=S] [SCENARIO=x] [KNOB=k]; make sim SEED=S replays one seed with its trace"
 
 node_modules/.package-lock.json: package.json package-lock.json engine/package.json operator/package.json e2e/package.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
-install: node_modules/.package-lock.json ## Install npm dependencies (npm ci)
+install: node_modules/.package-lock.json ## Install npm dependencies (from package-lock.json)
 
 gen: install ## Generate TypeScript from proto/ (buf + ts-proto, offline)
 	$(NPX) buf generate

@@ -39,6 +39,7 @@ export interface RaftOptions {
   readonly snapshotChunksInFlight?: number;
   /** Index the state machine has already applied (on restart); defaults to the snapshot. */
   readonly applied?: number;
+  /** Seed of the election-timeout randomness; must differ between members (default: from the id). */
   readonly randomSeed?: number;
   /** Deliberate bugs, for tests that prove the simulator's checkers catch them. Never in production. */
   readonly testingKnobs?: RaftTestingKnobs;
@@ -89,6 +90,13 @@ const DEFAULTS = {
   snapshotChunkBytes: 256 << 10,
   snapshotChunksInFlight: 4,
 };
+
+/** A deterministic seed that differs between members (FNV-1a of the id). */
+function seedFromId(id: NodeId): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
 
 export class Raft {
   readonly id: NodeId;
@@ -144,7 +152,8 @@ export class Raft {
       throw new RaftError('INVALID_ARGUMENT', 'electionTicks must be greater than heartbeatTicks, which must be positive');
     }
     this.knobs = options.testingKnobs ?? {};
-    this.random = new Random(options.randomSeed ?? 1);
+    // Members must draw different election timeouts, or they split votes in lockstep forever.
+    this.random = new Random(options.randomSeed ?? seedFromId(this.id));
 
     const storage = options.storage;
     const hs = storage.hardState();

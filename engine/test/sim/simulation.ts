@@ -143,6 +143,9 @@ export class Simulation {
   private readonly snapshotEvery: number;
   private readonly scenario: Scenario;
   private now = 0;
+  /** Order of history events within one virtual millisecond (see stamp()). */
+  private stampMs = -1;
+  private stampSeq = 0;
   private nextOpId = 1;
   private nextNodeNumber = 1;
   private calm = false;
@@ -503,7 +506,7 @@ export class Simulation {
       this.drain(target);
       return;
     }
-    c.pending = { opId, input, call: this.now, node: target.id, viaLog };
+    c.pending = { opId, input, call: this.stamp(), node: target.id, viaLog };
     this.queue.push(this.now + CLIENT_TIMEOUT_MS, { kind: 'client-timeout', client: id, opId });
     this.drain(target);
   }
@@ -523,11 +526,25 @@ export class Simulation {
     return { op: 'cas', key, expected: c.lastSeen.get(key) ?? null, value: `v${this.nextOpId}` };
   }
 
+  /**
+   * A history timestamp: virtual time plus the order of events within the millisecond. Many
+   * things happen at one virtual instant (a single voter proposes, commits and applies a write
+   * while a read returns), and the checker reads equal times as return-before-call, so events
+   * at one instant must still be strictly ordered as they happened.
+   */
+  private stamp(): number {
+    if (this.now !== this.stampMs) {
+      this.stampMs = this.now;
+      this.stampSeq = 0;
+    }
+    return this.now + ++this.stampSeq / 1_000_000;
+  }
+
   private finishOk(client: number, opId: number, output: KvOutput): void {
     const c = this.clients[client];
     if (!c?.pending || c.pending.opId !== opId) return;
     const p = c.pending;
-    this.history.push({ clientId: client, input: p.input, call: p.call, return: this.now, output });
+    this.history.push({ clientId: client, input: p.input, call: p.call, return: this.stamp(), output });
     if ('value' in output) c.lastSeen.set(p.input.key, output.value);
     this.stats.opsOk++;
     this.next(c);
