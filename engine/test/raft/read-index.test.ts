@@ -65,6 +65,34 @@ describe('ReadIndex (dissertation 6.4): linearizable reads without writing to th
     expect(c.get('a').readStates.map((r) => r.context)).toEqual(['r']);
   });
 
+  it('late acknowledgements of an earlier read round do not confirm a later read', () => {
+    const { c } = settled3();
+    c.node('a').readIndex('r1');
+    c.processReady();
+    const round1 = c.inFlight.splice(0).filter((m): m is Heartbeat => m.type === 'heartbeat');
+    // b answers round 1 at once (r1 confirmed); c's answer to round 1 is held back.
+    c.node('b').step(round1.find((m) => m.to === 'b') as Heartbeat);
+    c.node('c').step(round1.find((m) => m.to === 'c') as Heartbeat);
+    c.processReady();
+    const answers = c.inFlight.splice(0);
+    c.node('a').step(answers.find((m) => m.from === 'b') as Message);
+    c.processReady();
+    expect(c.get('a').readStates.map((r) => r.context)).toEqual(['r1']);
+    c.inFlight = [];
+    // r2 needs a new round: c's late answer to round 1 must not confirm it.
+    c.node('a').readIndex('r2');
+    c.processReady();
+    const round2 = c.inFlight.splice(0);
+    expect(round2.every((m) => m.type === 'heartbeat' && m.readRound > (round1[0] as Heartbeat).readRound)).toBe(true);
+    c.node('a').step(answers.find((m) => m.from === 'c') as Message);
+    c.processReady();
+    expect(c.get('a').readStates.map((r) => r.context)).toEqual(['r1']);
+    c.inFlight = [];
+    for (const m of round2) c.node(m.to).step(m);
+    c.stabilize();
+    expect(c.get('a').readStates.map((r) => r.context)).toEqual(['r1', 'r2']);
+  });
+
   it('reads that arrive before the next heartbeat share one round, confirmed together', () => {
     const { c, tap } = settled3();
     for (const ctx of ['r1', 'r2', 'r3']) c.node('a').readIndex(ctx);
