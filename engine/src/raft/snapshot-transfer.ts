@@ -5,19 +5,12 @@
  * a lost or corrupted chunk costs a resend from that offset, not the whole transfer.
  */
 import { crc32 } from 'node:zlib';
-import type { Snapshot, SnapshotMeta } from './types.js';
+import type { Snapshot, SnapshotChunk, SnapshotMeta } from './types.js';
+
+export type { SnapshotChunk };
 
 export function checksum(data: Uint8Array): number {
   return crc32(data) >>> 0;
-}
-
-export interface SnapshotChunk {
-  readonly meta: SnapshotMeta;
-  readonly offset: number;
-  readonly chunk: Uint8Array;
-  readonly totalBytes: number;
-  readonly chunkChecksum: number;
-  readonly checksum: number;
 }
 
 /** The leader's side of one transfer. */

@@ -70,6 +70,19 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/** One piece of an InstallSnapshot transfer. */
+export interface SnapshotChunk {
+  readonly meta: SnapshotMeta;
+  /** Byte offset of `chunk` within the snapshot data. */
+  readonly offset: number;
+  readonly chunk: Uint8Array;
+  readonly totalBytes: number;
+  /** CRC-32 of this chunk. */
+  readonly chunkChecksum: number;
+  /** CRC-32 of the whole snapshot data, checked on the last chunk. */
+  readonly checksum: number;
+}
+
 interface MessageHeader {
   readonly from: NodeId;
   readonly to: NodeId;
@@ -112,18 +125,7 @@ export type Message = MessageHeader &
         readonly readRound: number;
       }
     | { readonly type: 'heartbeat-response'; readonly readRound: number }
-    | {
-        readonly type: 'snapshot';
-        readonly meta: SnapshotMeta;
-        /** Byte offset of `chunk` within the snapshot data. */
-        readonly offset: number;
-        readonly chunk: Uint8Array;
-        readonly totalBytes: number;
-        /** CRC-32 of this chunk. */
-        readonly chunkChecksum: number;
-        /** CRC-32 of the whole snapshot data, checked on the last chunk. */
-        readonly checksum: number;
-      }
+    | ({ readonly type: 'snapshot' } & SnapshotChunk)
     | {
         readonly type: 'snapshot-response';
         /** Index of the snapshot being transferred. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryStorage, RaftError, Random, RawNode } from '../../src/raft/index.js';
+import { MemoryStorage, RaftError, Random, RawNode, entrySize } from '../../src/raft/index.js';
 import type { Entry, Message, NodeId } from '../../src/raft/index.js';
 import { Cluster, command } from '../harness/cluster.js';
 import { Tap, cut, logOf, shape } from './helpers.js';
@@ -274,5 +274,73 @@ describe('a member restarted in the middle of an election does not vote twice in
     expect(tap.of('vote-response', { from: 'b', to: 'c' }).map((m) => m.granted)).toEqual([true]);
     expect(c.node('c').raft.role).toBe('leader');
     expect(c.node('c').raft.term).toBe(1);
+  });
+});
+
+describe('the driver’s side of the contract', () => {
+  it('committed entries are handed out in order, in batches bounded by maxApplyBytes, none skipped', () => {
+    const c = new Cluster(['a', 'b', 'c'], { maxApplyBytes: 200 });
+    c.elect('a');
+    const batches: number[][] = [];
+    const a = c.get('a');
+    for (let i = 0; i < 10; i++) c.node('a').propose(command(`k${i}`, 'x'.repeat(40)));
+    // Drive the cluster, recording a's apply batches.
+    for (let round = 0; round < 100; round++) {
+      const before = a.applied.length;
+      const moved = c.processReady();
+      if (a.applied.length > before) batches.push(a.applied.slice(before).map((e) => e.index));
+      const delivered = c.deliverOnce();
+      if (!moved && !delivered) break;
+    }
+    expect(batches.length).toBeGreaterThan(2);
+    const byIndex = new Map(a.applied.map((e) => [e.index, e] as const));
+    for (const b of batches) {
+      // Within the limit, except that a batch always holds at least one entry.
+      const sizes = b.map((i) => entrySize(byIndex.get(i) as Entry));
+      if (b.length > 1) expect(sizes.reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(200);
+    }
+    // The no-op (index 1) was applied during the election; then 2..11, each exactly once.
+    expect(batches.flat()).toEqual(Array.from({ length: 10 }, (_, i) => i + 2));
+  });
+
+  it('a member restarted with `applied` does not apply those entries again', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    for (let i = 0; i < 4; i++) c.put('a', `k${i}`, String(i));
+    c.tickAll(1);
+    const commit = c.node('b').raft.log.committed;
+    c.crash('b');
+    const b = c.restart('b', { applied: commit - 1 });
+    c.stabilize();
+    expect(b.applied.map((e) => e.index)).toEqual([commit]);
+  });
+
+  it('ready() twice without advance(), or advance() with another Ready, is refused', () => {
+    const storage = new MemoryStorage({ voters: ['a'], learners: [] });
+    const n = new RawNode({ id: 'a', storage });
+    n.campaign();
+    const rd = n.ready();
+    expect(() => n.ready()).toThrow(/before advance/);
+    expect(() => n.advance({ ...rd })).toThrow(/not the outstanding one/);
+    storage.append(rd.entries);
+    if (rd.hardState) storage.setHardState(rd.hardState);
+    n.advance(rd);
+    // The no-op is now durable and committed: the next Ready applies it.
+    expect(n.hasReady()).toBe(true);
+    expect(n.ready().committedEntries.map((e) => e.index)).toEqual([1]);
+  });
+
+  it('nothing is pending on an idle node', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    c.stabilize();
+    for (const id of ['a', 'b', 'c']) expect(c.node(id).hasReady()).toBe(false);
+  });
+
+  it('invalid options are refused when the node is built', () => {
+    const storage = new MemoryStorage(CONFIG);
+    expect(() => new RawNode({ id: '', storage })).toThrow(RaftError);
+    expect(() => new RawNode({ id: 'a', storage, electionTicks: 3, heartbeatTicks: 3 })).toThrow(RaftError);
+    expect(() => new RawNode({ id: 'a', storage, heartbeatTicks: 0 })).toThrow(RaftError);
   });
 });

@@ -1,4 +1,5 @@
 /** Runs a range of seeds in this thread and describes the failures, for vitest. */
+import { expect } from 'vitest';
 import { simulate } from './simulation.js';
 import type { SimOptions, SimResult } from './simulation.js';
 
@@ -19,4 +20,22 @@ export function firstFailingSeed(from: number, limit: number, opts: Omit<SimOpti
     if (!r.ok) return r;
   }
   return null;
+}
+
+/**
+ * Asserts that seeds [from, from + count) all pass on the correct core, and that together they
+ * really exercised the dangerous paths: a clean run that never crashed or compacted means little.
+ */
+export function expectCleanSeeds(from: number, count: number): void {
+  const { failures, results } = runSeeds(from, count);
+  expect(describeFailures(failures)).toBe('');
+  const total = (k: 'leadersElected' | 'crashes' | 'snapshotsInstalled' | 'confChanges' | 'transfers' | 'opsOk'): number =>
+    results.reduce((s, r) => s + r.stats[k], 0);
+  const scale = count / 250;
+  expect(total('leadersElected')).toBeGreaterThan(500 * scale);
+  expect(total('crashes')).toBeGreaterThan(200 * scale);
+  expect(total('snapshotsInstalled')).toBeGreaterThan(100 * scale);
+  expect(total('confChanges')).toBeGreaterThan(100 * scale);
+  expect(total('transfers')).toBeGreaterThan(20 * scale);
+  expect(total('opsOk')).toBeGreaterThan(10_000 * scale);
 }
