@@ -717,8 +717,14 @@ export class Raft {
       this.readsAwaitingCommit = [];
       for (const r of waiting) this.leaderReadIndex(r.context, r.from);
     }
-    // Removed from the voters and the removal is committed: hand over by stepping down.
+    // Removed from the voters and the removal is committed: hand over and step down. The most
+    // caught-up voter is told to campaign at once (as in a transfer), so the cluster does not
+    // wait an election timeout for a leader; any election is safe, so this costs nothing.
     if (!isVoter(config, this.id) && this.configs.lastIndex() <= this.log.committed) {
+      const successor = config.voters
+        .map((id) => ({ id, match: this.progress.get(id)?.match ?? 0 }))
+        .sort((a, b) => b.match - a.match || (a.id < b.id ? -1 : 1))[0];
+      if (successor) this.send({ from: this.id, type: 'timeout-now', to: successor.id, term: this.term });
       this.becomeFollower(this.term, null);
       return false;
     }

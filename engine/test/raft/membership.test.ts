@@ -166,6 +166,21 @@ describe('removing servers (dissertation 4.2.2)', () => {
     expect(c.node('a').raft.role).toBe('follower');
   });
 
+  it('a removed leader hands over on stepping down: a successor leads before any election timeout', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    c.tickAll(1);
+    c.node('a').proposeConfChange({ type: 'remove', node: 'a' });
+    c.stabilize();
+    // No tick has passed since the removal committed, so no follower could have timed out:
+    // only the leader's timeout-now explains a new leader.
+    expect(c.node('a').raft.role).toBe('follower');
+    const leaders = c.leaders();
+    expect(leaders).toHaveLength(1);
+    expect(['b', 'c']).toContain(leaders[0]);
+    expect(c.node(leaders[0] as string).status().config).toEqual({ voters: ['b', 'c'], learners: [] });
+  });
+
   it('removing the last voter is refused', () => {
     const c = new Cluster(['a']);
     c.elect('a');
