@@ -51,7 +51,7 @@ bench: gen ## Benchmarks, each beside a peer measured in the same run
 	$(NPX) tsx engine/bench/raft-core.ts
 
 dev: gen ## Run a local in-memory 3-member Raft cluster, printing elections and commits
-	$(NPX) tsx engine/scripts/dev-cluster.ts
+	$(NPX) tsx engine/scripts/dev-cluster.ts $(ARGS)
 
 clean: ## Remove build output and generated code
 	rm -rf engine/dist operator/dist e2e/dist engine/src/gen
