@@ -1,0 +1,215 @@
+/**
+ * One engine process, assembled: the durable store, the node host, the gRPC server (peer
+ * transport, admin, key-value, health), the HTTP server, and the start-up path (bootstrap a new
+ * cluster, join an existing one, or resume from the data directory).
+ */
+import { mkdirSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import { promises as dns } from 'node:dns';
+import { join as joinPath } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { AdminServiceClient, AdminServiceService } from '../gen/leviathan/admin/v1/admin.js';
+import { KvServiceService } from '../gen/leviathan/kv/v1/kv.js';
+import { RaftTransportServiceService } from '../gen/leviathan/raft/v1/raft.js';
+import { KvStateMachine } from '../kv/kv-state-machine.js';
+import { NodeHost } from '../node/index.js';
+import { isMember } from '../raft/index.js';
+import { LogStore, memberId } from '../storage/index.js';
+import type { Identity } from '../storage/index.js';
+import { PEER_SERVER_OPTIONS } from '../transport/peer-transport.js';
+import { adminService } from './admin-service.js';
+import type { EngineConfig } from './config.js';
+import { ConfigError } from './config.js';
+import { readiness, startHttp } from './http.js';
+import { kvService } from './kv-service.js';
+import { createMetrics } from './metrics.js';
+import type { EngineMetrics } from './metrics.js';
+
+export const ENGINE_VERSION = '0.1.0';
+const KV_SERVICE = 'leviathan.kv.v1.KvService';
+
+export interface Engine {
+  readonly config: EngineConfig;
+  readonly identity: Identity;
+  readonly host: NodeHost;
+  readonly metrics: EngineMetrics;
+  /** The gRPC port actually bound (useful with --listen host:0). */
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** Hands leadership away, stops serving, closes the store. */
+  shutdown(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i).replace(/^\[|\]$/g, ''), Number(hp.slice(i + 1))];
+}
+
+/** Where to send join requests: the static list, then whatever the DNS name resolves to now. */
+async function joinTargets(config: EngineConfig): Promise<string[]> {
+  const targets = [...config.join];
+  if (config.joinDns !== null) {
+    const [name, port] = splitHostPort(config.joinDns);
+    try {
+      for (const a of await dns.lookup(name, { all: true })) targets.push(a.family === 6 ? `[${a.address}]:${port}` : `${a.address}:${port}`);
+    } catch {
+      // Not resolvable yet (a headless Service publishes pods as they appear): try again later.
+    }
+  }
+  return targets.filter((t) => t !== config.advertise);
+}
+
+export async function startEngine(config: EngineConfig, logger: Logger): Promise<Engine> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = LogStore.open(joinPath(config.dataDir, 'raft.db'));
+  let closed = false;
+  try {
+    for (const t of store.recoveredTails()) {
+      logger.warn({ group: t.groupId, truncatedFrom: t.truncatedFrom, lostThrough: t.lostThrough }, 'truncated a corrupt, uncommitted log tail; will not vote until caught up past it');
+    }
+    const fresh = store.identity() === null;
+    if (fresh && !config.bootstrap && config.join.length === 0 && config.joinDns === null) {
+      throw new ConfigError(`the data directory ${config.dataDir} is empty: pass --bootstrap to start a new cluster, or --join/--join-dns to join an existing one`);
+    }
+    const identity = store.identity() ?? store.initIdentity(config.name);
+    if (identity.name !== config.name) {
+      throw new ConfigError(`the data directory ${config.dataDir} belongs to member "${identity.name}", not "${config.name}"`);
+    }
+    const selfId = memberId(identity);
+    if (fresh) {
+      for (let g = 0; g < config.groups; g++) store.createGroup(g, config.bootstrap ? { voters: [selfId], learners: [] } : { voters: [], learners: [] });
+      logger.info({ member: selfId, groups: config.groups, mode: config.bootstrap ? 'bootstrap' : 'join' }, 'initialised a new data directory');
+    } else {
+      logger.info({ member: selfId, groups: store.groupIds().length }, 'resuming from the data directory');
+    }
+
+    const metrics = createMetrics();
+    const tickMs = config.heartbeatMs;
+    const host = new NodeHost({
+      store,
+      selfId,
+      advertise: config.advertise,
+      tickMs,
+      electionTicks: Math.max(3, Math.round(config.electionTimeoutMs / tickMs)),
+      snapshotEntries: config.snapshotEntries,
+      logger,
+      stateMachine: () => new KvStateMachine(),
+      metrics: metrics.host,
+    });
+    metrics.attach(host);
+
+    // A member with no configuration in some group never finished joining it.
+    const needsJoin = (): number[] => [...host.groups.values()].filter((g) => !isMember(g.status().config, selfId)).map((g) => g.id);
+    let joining = needsJoin().length > 0 && (config.join.length > 0 || config.joinDns !== null);
+
+    const server = new grpc.Server(PEER_SERVER_OPTIONS);
+    const health = new HealthImplementation({ '': 'SERVING', [KV_SERVICE]: 'NOT_SERVING' });
+    health.addToServer(server);
+    server.addService(RaftTransportServiceService, host.transport.service());
+    const node = { name: identity.name, incarnation: identity.incarnation, address: config.advertise, version: ENGINE_VERSION };
+    const requestTimeoutMs = config.requestTimeoutMs;
+    server.addService(AdminServiceService, adminService({ host, node, metrics, logger, requestTimeoutMs, joinTimeoutMs: Math.max(requestTimeoutMs, 120_000) }));
+    server.addService(KvServiceService, kvService({ host, metrics, logger, requestTimeoutMs }));
+    const grpcPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+    host.start();
+    const notReady = (): string | null => (joining ? 'joining the cluster' : null);
+    const http: HttpServer = await startHttp(config.httpListen, { host, metrics, logger, node: { ...node, address: config.advertise }, notReadyReason: notReady });
+    const httpAddress = http.address();
+    const httpPort = typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : 0;
+    logger.info({ member: selfId, grpc: `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${grpcPort}`, http: httpPort, advertise: config.advertise }, 'engine started');
+
+    // Housekeeping once a second: a leader records its own address in its groups' address
+    // books (a bootstrapped member's first act), and readiness is mirrored into gRPC health.
+    const housekeeping = setInterval(() => {
+      for (const g of host.groups.values()) {
+        if (g.isLeader() && g.addresses.get(selfId) !== config.advertise) {
+          g.registerAddress(selfId, config.advertise, requestTimeoutMs).catch((err: Error) => logger.debug({ group: g.id, err: err.message }, 'address registration failed; will retry'));
+        }
+      }
+      health.setStatus(KV_SERVICE, readiness(host, notReady()).ready ? 'SERVING' : 'NOT_SERVING');
+    }, 1_000);
+
+    if (joining) {
+      void (async () => {
+        let backoff = 250;
+        while (!closed) {
+          const missing = needsJoin();
+          if (missing.length === 0) break;
+          const targets = await joinTargets(config);
+          let progressed = false;
+          for (const groupId of missing) {
+            for (const target of targets) {
+              try {
+                const res = await requestJoin(target, { groupId, memberId: selfId, address: config.advertise, learnerOnly: config.learner });
+                logger.info({ group: groupId, via: target, leader: res.leaderId, replaced: res.replaced }, 'joined the group');
+                progressed = true;
+                break;
+              } catch (err) {
+                logger.info({ group: groupId, via: target, err: (err as Error).message }, 'join attempt failed; trying the next member');
+              }
+            }
+          }
+          if (!progressed) {
+            if (targets.length === 0) logger.warn({ join: config.join, joinDns: config.joinDns }, 'no member to join yet');
+            await sleep(backoff);
+            backoff = Math.min(5_000, backoff * 2);
+          }
+        }
+        joining = false;
+      })();
+    }
+
+    return {
+      config,
+      identity,
+      host,
+      metrics,
+      grpcPort,
+      httpPort,
+      async shutdown() {
+        if (closed) return;
+        closed = true;
+        clearInterval(housekeeping);
+        health.setStatus('', 'NOT_SERVING');
+        health.setStatus(KV_SERVICE, 'NOT_SERVING');
+        await host.shutdown(config.shutdownHandoverMs);
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 2_000);
+          server.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+        store.close();
+        logger.info({ member: selfId }, 'engine stopped');
+      },
+    };
+  } catch (err) {
+    if (!closed) store.close();
+    throw err;
+  }
+}
+
+function requestJoin(target: string, req: { groupId: number; memberId: string; address: string; learnerOnly: boolean }) {
+  const client = new AdminServiceClient(target, grpc.credentials.createInsecure());
+  return new Promise<{ leaderId: string; replaced: string[] }>((resolve, reject) => {
+    client.join(req, new grpc.Metadata(), { deadline: Date.now() + 150_000 }, (err, res) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    });
+  });
+}
