@@ -7,7 +7,7 @@ SEEDS ?= 2000
 FROM ?= 1
 NPX := npx --no-install
 
-.PHONY: help install gen build lint typecheck test unit sim bench dev clean
+.PHONY: help install gen build lint typecheck test unit integration sim bench dev clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,11 +32,15 @@ lint: typecheck ## Type-check, lint TypeScript (eslint) and proto (buf lint)
 	$(NPX) eslint .
 	$(NPX) buf lint
 
-test: lint ## Lint, then unit tests and a 500-seed simulation smoke run (vitest)
+test: lint ## Lint, unit tests with simulation smoke runs, then integration tests on real processes
+	$(NPX) vitest run
+	$(NPX) vitest run -c vitest.integration.config.ts
+
+unit: gen ## Unit tests only (no lint, no integration tests)
 	$(NPX) vitest run
 
-unit: gen ## Unit tests only (no lint)
-	$(NPX) vitest run
+integration: gen ## Integration tests: real engine processes on loopback (kill -9, partitions, corruption)
+	$(NPX) vitest run -c vitest.integration.config.ts
 
 SIM_FLAGS = $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(KNOB),--knob $(KNOB))
 
@@ -50,7 +54,7 @@ endif
 bench: gen ## Benchmarks, each beside a peer measured in the same run
 	$(NPX) tsx engine/bench/raft-core.ts
 
-dev: gen ## Run a local in-memory 3-member Raft cluster, printing elections and commits
+dev: gen ## Run a local 3-node engine cluster on loopback (data in .leviathan-dev/; ARGS=--help)
 	$(NPX) tsx engine/scripts/dev-cluster.ts $(ARGS)
 
 clean: ## Remove build output and generated code

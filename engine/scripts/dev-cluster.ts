@@ -1,172 +1,131 @@
 /**
- * `make dev`: a local Raft cluster in one process, in real time, in memory. It prints every
- * election and commit as they happen, proposes a write every so often, and (unless told not to)
- * crashes the leader now and then so that you can watch a new one being elected. Ctrl-C stops it
- * with a summary. The engine runtime (durable storage, gRPC, real processes) replaces this with
- * a cluster of engine processes.
+ * `make dev`: a local cluster of engine processes on loopback, data under a local folder.
+ *
+ * The first run bootstraps node-0 and joins the others through it; later runs restart every node
+ * from its data directory (pass --fresh to start over). It prints the endpoints, then each
+ * node's notable log lines as they happen, and on Ctrl-C stops every node with SIGTERM (leaders
+ * hand over first) and waits for them to exit.
  */
-import { parseArgs } from 'node:util';
-import { MemoryStorage, ProposalDroppedError, RawNode } from '../src/raft/index.js';
-import type { Message, Ready } from '../src/raft/index.js';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
-const HELP = `Usage: make dev  (or: npx tsx engine/scripts/dev-cluster.ts [options])
+const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const MAIN = join(REPO, 'engine/src/server/main.ts');
 
-Runs an in-memory Raft cluster in real time and prints elections and commits.
-
-Options:
-  --members N          cluster size (default 3, 1..7)
-  --tick-ms MS         length of one Raft tick (default 100; election timeout is 10-20 ticks)
-  --write-every-ms MS  how often a client writes (default 700)
-  --crash-every-s S    crash the leader every S seconds and restart it 3 s later (default 8, 0 = never)
-  --duration-s S       stop after S seconds (default: run until Ctrl-C)
-  -h, --help           show this help`;
-
-interface Member {
-  readonly id: string;
-  readonly storage: MemoryStorage;
-  node: RawNode | null;
-  applied: number;
-}
-
-function parse(): { members: number; tickMs: number; writeEveryMs: number; crashEveryS: number; durationS: number } | null {
-  const { values } = parseArgs({
-    options: {
-      members: { type: 'string', default: '3' },
-      'tick-ms': { type: 'string', default: '100' },
-      'write-every-ms': { type: 'string', default: '700' },
-      'crash-every-s': { type: 'string', default: '8' },
-      'duration-s': { type: 'string', default: '0' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return null;
-  }
-  const num = (name: string, v: string, min: number, max: number): number => {
+function int(min: number, max: number) {
+  return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number in [${min}, ${max}], got "${v}"`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
     return n;
   };
-  return {
-    members: num('members', values.members, 1, 7),
-    tickMs: num('tick-ms', values['tick-ms'], 5, 10_000),
-    writeEveryMs: num('write-every-ms', values['write-every-ms'], 10, 600_000),
-    crashEveryS: num('crash-every-s', values['crash-every-s'], 0, 86_400),
-    durationS: num('duration-s', values['duration-s'], 0, 86_400),
-  };
 }
 
+const program = new Command('dev-cluster')
+  .description('Run a local Leviathan engine cluster of real processes on loopback (make dev).')
+  .addOption(new Option('--nodes <n>', 'number of nodes').default(3).argParser(int(1, 7)))
+  .addOption(new Option('--data-dir <dir>', 'where the nodes keep their data').default('.leviathan-dev'))
+  .addOption(new Option('--base-port <port>', 'node i listens on gRPC base+10i and HTTP base+10i+1').default(7400).argParser(int(1024, 65000)))
+  .addOption(new Option('--fresh', 'delete the data directory first and start a new cluster').default(false))
+  .addOption(new Option('--duration-s <s>', 'stop by itself after this many seconds (0: run until Ctrl-C)').default(0).argParser(int(0, 86_400)))
+  .addOption(new Option('--verbose', 'print every log line of every node').default(false))
+  .showHelpAfterError();
+
+interface Options {
+  nodes: number;
+  dataDir: string;
+  basePort: number;
+  fresh: boolean;
+  durationS: number;
+  verbose: boolean;
+}
+
+/** Log messages worth showing in the dev console (the rest is there with --verbose). */
+const NOTABLE = /leader changed|leader lost|joined the group|engine started|engine stopped|initialised|resuming|snapshot|handed leadership|removing an earlier|truncated|stopping|error|fatal/i;
+
 function main(): void {
-  const opts = parse();
-  if (opts === null) return;
+  const o = program.parse().opts<Options>();
+  const dataDir = resolve(o.dataDir);
+  if (o.fresh) rmSync(dataDir, { recursive: true, force: true });
   const started = Date.now();
-  const ids = Array.from({ length: opts.members }, (_, i) => `node-${i}`);
-  const config = { voters: ids, learners: [] };
-  const members = new Map<string, Member>(ids.map((id) => [id, { id, storage: new MemoryStorage(config), node: null, applied: 0 }]));
-  const stats = { elections: 0, commits: 0, crashes: 0 };
-  const encoder = new TextEncoder();
-  const decoder = new TextDecoder();
-  let writes = 0;
-  const log = (line: string): void => console.log(`${((Date.now() - started) / 1000).toFixed(2).padStart(7)}s  ${line}`);
+  const ts = (): string => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s`;
+  const nodes = Array.from({ length: o.nodes }, (_, i) => ({
+    name: `node-${i}`,
+    grpc: `127.0.0.1:${o.basePort + 10 * i}`,
+    http: `127.0.0.1:${o.basePort + 10 * i + 1}`,
+    dir: join(dataDir, `node-${i}`),
+  }));
+  const first = nodes[0] as (typeof nodes)[number];
+  const hasData = (n: (typeof nodes)[number]): boolean => existsSync(join(n.dir, 'raft.db'));
+  const resume = nodes.some(hasData);
 
-  const start = (m: Member): void => {
-    // Seeded from the id and the clock: different per member and per restart.
-    m.node = new RawNode({ id: m.id, storage: m.storage, randomSeed: (Date.now() ^ (ids.indexOf(m.id) * 0x9e3779b9)) >>> 0 });
-    m.applied = m.storage.snapshot().meta.index;
-  };
-  for (const m of members.values()) start(m);
+  console.log(`Leviathan dev cluster: ${o.nodes} engine processes, data in ${dataDir}${resume ? ' (resuming)' : ''}\n`);
+  console.log('  node     gRPC (admin, kv, health)   HTTP (/raft/status, /metrics, /readyz)');
+  for (const n of nodes) console.log(`  ${n.name}   ${n.grpc.padEnd(25)}  http://${n.http}/raft/status`);
+  const endpoints = nodes.map((n) => n.grpc).join(',');
+  console.log(`\nTry:  npx tsx engine/src/cli/main.ts --endpoints ${endpoints} status`);
+  console.log(`      npx tsx engine/src/cli/main.ts --endpoints ${endpoints} put greeting hello`);
+  console.log(`      npx tsx engine/src/cli/main.ts --endpoints ${endpoints} get greeting`);
+  console.log('Ctrl-C stops every node (leaders hand over first).\n');
 
-  const deliver = (msg: Message): void => {
-    // A little network delay, so elections look like they do on a real network.
-    setTimeout(() => {
-      const to = members.get(msg.to);
-      if (to?.node) {
-        to.node.step(msg);
-        drain(to);
-      }
-    }, 1 + Math.random() * 5);
-  };
-
-  const handle = (m: Member, node: RawNode, rd: Ready): void => {
-    if (rd.softState?.role === 'leader') {
-      stats.elections++;
-      log(`${m.id} elected leader of term ${node.raft.term}`);
-    }
-    if (rd.snapshot) m.storage.applySnapshot(rd.snapshot);
-    m.storage.append(rd.entries);
-    if (rd.hardState) m.storage.setHardState(rd.hardState);
-    for (const msg of rd.messages) deliver(msg);
-    for (const e of rd.committedEntries) {
-      m.applied = e.index;
-      if (node.raft.role !== 'leader') continue;
-      stats.commits++;
-      const what = e.kind === 'normal' ? `"${decoder.decode(e.data)}"` : e.kind === 'noop' ? '(leader no-op)' : `config ${e.change.type} ${e.change.node}`;
-      log(`  commit #${e.index} term ${e.term}: ${what}`);
-    }
-    node.advance(rd);
-  };
-
-  const drain = (m: Member): void => {
-    while (m.node?.hasReady()) handle(m, m.node, m.node.ready());
-  };
-
-  const leader = (): Member | undefined => [...members.values()].find((m) => m.node?.raft.role === 'leader');
-
-  const timers: NodeJS.Timeout[] = [];
-  timers.push(
-    setInterval(() => {
-      for (const m of members.values()) {
-        m.node?.tick(Date.now());
-        drain(m);
-      }
-    }, opts.tickMs),
-  );
-  timers.push(
-    setInterval(() => {
-      const l = leader();
-      if (!l?.node) return;
+  const procs: ChildProcess[] = [];
+  const spawnNode = (n: (typeof nodes)[number], mode: string[]): void => {
+    // A node with data resumes from it; a new one bootstraps (first node of a new cluster) or joins.
+    const args = ['--import', 'tsx', MAIN, '--name', n.name, '--data-dir', n.dir, '--listen', n.grpc, '--advertise', n.grpc, '--http-listen', n.http, ...(hasData(n) ? [] : mode)];
+    const p = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(p);
+    const show = (line: string): void => {
+      let msg = line;
       try {
-        l.node.observeClock(Date.now());
-        l.node.propose(encoder.encode(`x=${++writes}`));
-        drain(l);
-      } catch (err) {
-        if (!(err instanceof ProposalDroppedError)) throw err;
+        const j = JSON.parse(line) as Record<string, unknown>;
+        msg = String(j.msg);
+        if (!o.verbose && !NOTABLE.test(msg)) return;
+        const extra = Object.entries(j)
+          .filter(([k]) => !['level', 'time', 'name', 'msg', 'pid', 'hostname'].includes(k))
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ');
+        msg = `${msg}${extra ? `  ${extra}` : ''}`;
+      } catch {
+        // Not JSON (a crash trace): show as is.
       }
-    }, opts.writeEveryMs),
-  );
-  if (opts.crashEveryS > 0) {
-    timers.push(
-      setInterval(() => {
-        const l = leader();
-        if (!l || opts.members === 1) return;
-        stats.crashes++;
-        log(`crashing leader ${l.id} (its storage survives; it restarts in 3 s)`);
-        l.node = null;
-        timers.push(
-          setTimeout(() => {
-            start(l);
-            log(`${l.id} restarted from its storage`);
-          }, 3000),
-        );
-      }, opts.crashEveryS * 1000),
-    );
-  }
+      console.log(`${ts()}  ${n.name.padEnd(7)} ${msg}`);
+    };
+    createInterface({ input: p.stdout }).on('line', show);
+    createInterface({ input: p.stderr }).on('line', show);
+    p.on('exit', (code, signal) => {
+      if (!stopping) console.log(`${ts()}  ${n.name.padEnd(7)} exited (${signal ?? `code ${String(code)}`})`);
+    });
+  };
 
-  log(`started ${opts.members} members (${ids.join(', ')}), tick ${opts.tickMs} ms; Ctrl-C to stop`);
+  let stopping = false;
+  spawnNode(first, resume ? ['--join', nodes.slice(1).map((n) => n.grpc).join(',')] : ['--bootstrap']);
+  // Joiners retry until a member answers, so they can start right away.
+  for (const n of nodes.slice(1)) spawnNode(n, ['--join', nodes.filter((m) => m !== n).map((m) => m.grpc).join(',')]);
+
   const stop = (): void => {
-    for (const t of timers) clearTimeout(t);
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`\nstopped after ${secs}s: ${stats.elections} elections, ${stats.commits} commits, ${stats.crashes} leader crashes`);
-    for (const m of members.values()) {
-      const st = m.node?.status();
-      console.log(`  ${m.id}: ${st ? `${st.role}, term ${st.term}, commit ${st.commit}, applied ${m.applied}` : 'down'}`);
+    if (stopping) return;
+    stopping = true;
+    console.log(`${ts()}  stopping every node (SIGTERM)...`);
+    const alive = procs.filter((p) => p.exitCode === null && p.signalCode === null);
+    let left = alive.length;
+    if (left === 0) process.exit(0);
+    for (const p of alive) {
+      p.once('exit', () => {
+        if (--left === 0) {
+          console.log(`${ts()}  all nodes stopped; data kept in ${dataDir} (make dev ARGS=--fresh to start over)`);
+          process.exit(0);
+        }
+      });
+      p.kill('SIGTERM');
     }
-    process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  if (opts.durationS > 0) timers.push(setTimeout(stop, opts.durationS * 1000));
+  if (o.durationS > 0) setTimeout(stop, o.durationS * 1000);
 }
 
 main();
