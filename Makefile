@@ -51,8 +51,9 @@ else
 	$(NPX) tsx engine/test/sim/run.ts --seeds $(SEEDS) --from $(FROM) $(SIM_FLAGS)
 endif
 
-bench: gen ## Benchmarks, each beside a peer measured in the same run
+bench: gen ## Benchmarks, each beside a peer or physical limit measured in the same run
 	$(NPX) tsx engine/bench/raft-core.ts
+	$(NPX) tsx engine/bench/replicated-writes.ts
 
 dev: gen ## Run a local 3-node engine cluster on loopback (data in .leviathan-dev/; ARGS=--help)
 	$(NPX) tsx engine/scripts/dev-cluster.ts $(ARGS)

@@ -296,8 +296,10 @@ export class RaftGroup {
       } else {
         flush();
         if (e.kind === 'config') {
+          // Warn only on a real removal: a joiner replays config entries from before it joined.
+          const wasMember = isMember(this.appliedConfig, this.options.selfId);
           this.appliedConfig = e.config;
-          if (!isMember(e.config, this.options.selfId)) {
+          if (wasMember && !isMember(e.config, this.options.selfId)) {
             this.options.logger.warn({ group: this.id, change: e.change }, 'this member was removed from the group');
           }
           this.settle(e.index, e.term, e.index);

@@ -38,7 +38,7 @@ export interface TransportOptions {
   readonly maxBatchBytes?: number;
   /** Reconnect backoff: first delay and cap, in ms (default 50 and 2,000). */
   readonly backoffMs?: { readonly initial: number; readonly max: number };
-  /** A stream that stays flow-controlled this long is presumed dead and reopened (default 5 s). */
+  /** A stream that cannot connect, or stays flow-controlled, this long is presumed dead and reopened (default 5 s). */
   readonly stallMs?: number;
 }
 
@@ -59,6 +59,9 @@ export const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 2_000,
   'grpc.max_send_message_length': 64 << 20,
   'grpc.max_receive_message_length': 64 << 20,
+  // Each link's channel gets its own connections: a link that gives up on a connection stuck in
+  // its handshake must not be handed the same stuck connection by grpc-js's shared pool.
+  'grpc.use_local_subchannel_pool': 1,
 };
 
 /** gRPC server options that pair with PEER_CHANNEL_OPTIONS. */
@@ -266,12 +269,21 @@ class PeerLink {
     stream.on('error', (err: Error) => {
       if (this.stream === stream) this.fail(err);
     });
+    // A peer that accepts the TCP connection but never answers the HTTP/2 handshake (a
+    // partition that swallows packets, a hung process) leaves the channel CONNECTING for good:
+    // grpc-js has no handshake timeout, and keepalive pings only run on established connections.
+    // Give up after stallMs and dial again on a fresh channel.
+    const connectMs = this.options.stallMs ?? 5_000;
+    this.client.waitForReady(Date.now() + connectMs, (err) => {
+      if (err && this.stream === stream) this.fail(new Error(`no connection within ${connectMs} ms`), true);
+    });
     this.stream = stream;
     this.writable = true;
     return true;
   }
 
-  private fail(err: Error): void {
+  /** Drops the stream and reconnects after a backoff; `redial` also discards the channel. */
+  private fail(err: Error, redial = false): void {
     const stream = this.stream;
     this.stream = null;
     this.writable = true;
@@ -280,6 +292,10 @@ class PeerLink {
       // A cancelled call's errors are expected and already handled.
       stream.on('error', () => undefined);
       stream.cancel();
+    }
+    if (redial) {
+      this.client?.close();
+      this.client = null;
     }
     if (this.closed) return;
     this.options.metrics?.dropped(this.id, 'disconnected', this.queue.length);

@@ -29,6 +29,10 @@ export interface ClusterOptions {
   readonly groups?: number;
   /** Extra flags for every node. */
   readonly flags?: readonly string[];
+  /** Route peer traffic through the fault proxies (default true; benchmarks turn it off). */
+  readonly proxies?: boolean;
+  /** Parent of the cluster's temporary directory (default: the OS temp dir). */
+  readonly baseDir?: string;
 }
 
 export interface NodeStatus {
@@ -186,7 +190,7 @@ export class EngineCluster {
 
   /** Allocates ports, proxies and directories without starting anything. */
   static async create(options: ClusterOptions): Promise<EngineCluster> {
-    const dir = mkdtempSync(join(tmpdir(), 'leviathan-it-'));
+    const dir = mkdtempSync(join(options.baseDir ?? tmpdir(), 'leviathan-it-'));
     const c = new EngineCluster(dir, options);
     for (let i = 0; i < options.size; i++) await c.addNode();
     return c;
@@ -210,7 +214,7 @@ export class EngineCluster {
       '--name', n.name,
       '--data-dir', n.dataDir,
       '--listen', n.address,
-      '--advertise', n.advertise,
+      '--advertise', o.proxies === false ? n.address : n.advertise,
       '--http-listen', `127.0.0.1:${n.httpPort}`,
       '--heartbeat-ms', String(o.heartbeatMs ?? 50),
       '--election-timeout-ms', String(o.electionTimeoutMs ?? 500),

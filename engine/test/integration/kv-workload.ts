@@ -120,12 +120,18 @@ export interface RandomWorkerOptions {
   readonly stopped: () => boolean;
   /** Pause between operations, drawn uniformly in [min, max] ms. */
   readonly thinkMs: readonly [number, number];
+  /**
+   * When given, half of the (linearizable) gets go to one of the nodes it returns (the nodes
+   * currently up), picked at random, so followers serve reads too (ReadIndex through the
+   * leader); the others go to the leader.
+   */
+  readonly readEndpoints?: () => readonly string[];
 }
 
 /**
- * One client issuing random linearizable gets, puts and compare-and-sets until stopped. Every
- * written value is unique (`c<client>-<n>`). A CAS expects the value this client last saw for
- * the key (or null), so some swap and some do not.
+ * One client issuing random linearizable gets (40%), puts (35%) and compare-and-sets (25%)
+ * until stopped. Every written value is unique (`c<client>-<n>`). A CAS expects the value this
+ * client last saw for the key (or null), so some swap and some do not.
  */
 export async function randomWorker(o: RandomWorkerOptions): Promise<void> {
   const seen = new Map<string, string | null>();
@@ -134,7 +140,9 @@ export async function randomWorker(o: RandomWorkerOptions): Promise<void> {
     const key = o.rng.pick(o.keys);
     const roll = o.rng.float();
     if (roll < 0.4) {
-      const r = await o.recorder.get(o.clientId, o.client, key);
+      const endpoints = o.readEndpoints?.() ?? [];
+      const endpoint = endpoints.length > 0 && o.rng.chance(0.5) ? o.rng.pick(endpoints) : undefined;
+      const r = await o.recorder.get(o.clientId, o.client, key, endpoint === undefined ? {} : { endpoint });
       if (r !== undefined) seen.set(key, r.value);
     } else {
       const value = `c${o.clientId}-${n++}`;
