@@ -101,8 +101,8 @@ describe('linearizability on real processes', () => {
     const workloadStart = now();
     const nemesisRng = rng.fork();
     try {
-      // 25 s, longer (up to 35 s) if restarts are slow and fewer than 6 kills have been done.
-      await nemesis(c, nemesisRng, { soft: workloadStart + 25_000, kills: 6, end: workloadStart + 35_000 }, kills, down);
+      // 25 s, longer (up to 35 s) if restarts are slow and fewer than 5 kills have been done.
+      await nemesis(c, nemesisRng, { soft: workloadStart + 25_000, kills: 5, end: workloadStart + 35_000 }, kills, down);
       // Keep the clients going until a write called after the last kill is acknowledged.
       const last = kills[kills.length - 1]?.at ?? workloadStart;
       await waitFor('a write acknowledged after the last kill', async () => recorder.ackedWrites.some((w) => w.call > last), 10_000, 20);
