@@ -68,7 +68,13 @@ export function decodeHostSnapshot(data: Uint8Array): HostSnapshot {
   if (data.length < 4) throw new Error(`snapshot of ${data.length} bytes is too short`);
   const len = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
   if (4 + len > data.length) throw new Error(`snapshot header of ${len} bytes overruns the snapshot`);
-  const header = JSON.parse(decoder.decode(data.subarray(4, 4 + len))) as { version?: unknown; addresses?: unknown };
+  let header: { version?: unknown; addresses?: unknown };
+  try {
+    header = JSON.parse(decoder.decode(data.subarray(4, 4 + len))) as typeof header;
+  } catch (err) {
+    throw new Error(`snapshot header is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof header !== 'object' || header === null) throw new Error('snapshot header is not a JSON object');
   if (header.version !== 1) throw new Error(`unknown snapshot version ${String(header.version)}`);
   const addresses = new Map<NodeId, string>();
   for (const [k, v] of Object.entries((header.addresses ?? {}) as Record<string, unknown>)) {

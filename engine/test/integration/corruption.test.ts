@@ -7,30 +7,18 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KvClient, KvError } from '../../src/kv/kv-client.js';
 import type { GroupView } from '../../src/node/status.js';
 import { entryCrc } from '../../src/storage/codec.js';
-import { EngineCluster, sleep, waitFor } from './engine-cluster.js';
-import type { EngineNode } from './engine-cluster.js';
+import { sleep, waitFor } from './engine-cluster.js';
+import type { EngineCluster, EngineNode } from './engine-cluster.js';
+import { expectAllReadable, metricValue, putAll, putSurely, useCluster } from './helpers.js';
 
-let cluster: EngineCluster | null = null;
-const extraClients: KvClient[] = [];
-
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  if (failed && cluster) console.error(cluster.logs().slice(-30_000));
-  for (const c of extraClients.splice(0)) c.close();
-  await cluster?.close(failed);
-  cluster = null;
-});
+const startCluster = useCluster(30_000);
 
 const TRUNCATED = 'truncated a corrupt, uncommitted log tail';
 const CAUGHT_UP = 'caught up past the truncated log tail; voting again';
-
-async function group0(n: EngineNode): Promise<GroupView | null> {
-  return (await n.status())?.groups.find((g) => g.groupId === 0) ?? null;
-}
 
 /** The node's pino records written after `from` characters of its log file. */
 function records(n: EngineNode, from = 0): Array<Record<string, unknown>> {
@@ -50,86 +38,19 @@ function record(n: EngineNode, from: number, msgPrefix: string): Record<string, 
   return records(n, from).find((r) => typeof r.msg === 'string' && r.msg.startsWith(msgPrefix));
 }
 
-/**
- * A put retried until acknowledged. Only for puts of a fixed value (idempotent), where a retry
- * after an unknown outcome (e.g. a connection to a node killed a moment ago) changes nothing.
- */
-async function putSurely(client: KvClient, key: string, value: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await client.put(key, value);
-      return;
-    } catch (err) {
-      if (!(err instanceof KvError) || Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-/** Puts `count` distinct keys concurrently; every one must be acknowledged. */
-async function putAll(c: EngineCluster, prefix: string, count: number): Promise<Map<string, string>> {
-  const client = c.client({ timeoutMs: 15_000 });
-  const acked = new Map<string, string>();
-  await Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const key = `${prefix}-${i}`;
-      const value = `v-${key}`;
-      await putSurely(client, key, value);
-      acked.set(key, value);
-    }),
-  );
-  return acked;
-}
-
-async function expectAllReadable(c: EngineCluster, acked: ReadonlyMap<string, string>, endpoint?: string): Promise<void> {
-  const client = c.client({ timeoutMs: 15_000 });
-  const wrong: string[] = [];
-  for (const [k, v] of acked) {
-    const got = await client.get(k, endpoint === undefined ? {} : { endpoint });
-    if (got !== v) wrong.push(`${k}=${String(got)} (want ${v})`);
-  }
-  expect(wrong).toEqual([]);
-}
-
 /** Local (possibly stale) reads on one replica: every acknowledged value must be there. */
 async function expectAllLocal(c: EngineCluster, acked: ReadonlyMap<string, string>, n: EngineNode): Promise<void> {
-  const client = c.client({ timeoutMs: 5_000 });
-  const wrong: string[] = [];
-  for (const [k, v] of acked) {
-    const got = await client.get(k, { consistency: 'local', endpoint: n.address });
-    if (got !== v) wrong.push(`${k}=${String(got)} (want ${v})`);
-  }
-  expect(wrong).toEqual([]);
+  await expectAllReadable(c, acked, { endpoint: n.address, consistency: 'local', timeoutMs: 5_000 });
 }
 
 /** Waits until follower `f` has the leader's whole log, committed and applied. */
 async function waitInSync(c: EngineCluster, leader: number, f: number): Promise<GroupView> {
   return waitFor(`node-${f} in sync with the leader`, async () => {
-    const l = await group0(c.node(leader));
-    const s = await group0(c.node(f));
+    const l = await c.node(leader).group();
+    const s = await c.node(f).group();
     if (l === null || s === null || l.role !== 'leader') return null;
     return s.lastIndex === l.lastIndex && s.commit === l.commit && s.applied === l.commit ? s : null;
   });
-}
-
-/** Waits until the leader's configuration is exactly `voters` (no learners), all caught up. */
-async function waitVoterSet(c: EngineCluster, voters: readonly string[], timeoutMs = 40_000): Promise<GroupView> {
-  const want = [...voters].sort();
-  return waitFor(
-    `voters ${want.join(', ')}`,
-    async () => {
-      const l = await c.leaderIndex();
-      if (l === null) return null;
-      const g = await group0(c.node(l));
-      if (g === null || g.role !== 'leader') return null;
-      const ids = g.members.map((m) => m.id).sort();
-      const ok = g.members.every((m) => m.role === 'voter' && m.lag === 0) && JSON.stringify(ids) === JSON.stringify(want);
-      return ok ? g : null;
-    },
-    timeoutMs,
-    100,
-  );
 }
 
 interface EntryRowLite {
@@ -171,8 +92,7 @@ function appendTornRow(db: Database.Database, idx: number, term: number, time: n
 
 describe('corrupt Raft storage on real processes', () => {
   it('a torn tail above the commit index is cut off; the member is fenced until it catches up past it', async () => {
-    cluster = await EngineCluster.start({ size: 3 });
-    const c = cluster;
+    const c = await startCluster({ size: 3 });
     const acked = await putAll(c, 'before', 30);
     const leader = await c.waitLeader();
     const fi = [0, 1, 2].find((i) => i !== leader) as number;
@@ -193,7 +113,7 @@ describe('corrupt Raft storage on real processes', () => {
 
     const logFrom = f.log().length;
     c.startNode(fi);
-    const st = await waitFor('the restarted node to serve /raft/status', async () => group0(f));
+    const st = await waitFor('the restarted node to serve /raft/status', async () => f.group());
     expect(f.running).toBe(true);
     const warn = record(f, logFrom, TRUNCATED);
     expect(warn, 'truncation warning in the log').toBeDefined();
@@ -204,10 +124,10 @@ describe('corrupt Raft storage on real processes', () => {
 
     // It follows the leader again, but the cluster's commit index has not reached the fence
     // (nothing was written since the kill): the fence must still be up.
-    const leaderCommit = (await group0(c.node(leader)))?.commit as number;
+    const leaderCommit = (await c.node(leader).group())?.commit as number;
     expect(leaderCommit).toBeLessThan(fence);
     const following = await waitFor('the restarted node to follow the leader', async () => {
-      const s = await group0(f);
+      const s = await f.group();
       return s !== null && s.leader !== null && s.commit === leaderCommit ? s : null;
     });
     expect(following.recoveryFence).toBe(fence);
@@ -216,8 +136,8 @@ describe('corrupt Raft storage on real processes', () => {
     // New writes carry the commit index past the fence: it drops, and the node catches up.
     for (const [k, v] of await putAll(c, 'after', 10)) acked.set(k, v);
     const cleared = await waitFor('the fence to clear and the node to catch up', async () => {
-      const l = await group0(c.node(leader));
-      const s = await group0(f);
+      const l = await c.node(leader).group();
+      const s = await f.group();
       return l !== null && s !== null && s.recoveryFence === 0 && s.applied === l.commit ? s : null;
     });
     expect(cleared.commit).toBeGreaterThanOrEqual(fence);
@@ -229,15 +149,14 @@ describe('corrupt Raft storage on real processes', () => {
     await f.kill();
     const logFrom2 = f.log().length;
     c.startNode(fi);
-    const again = await waitFor('the node after a second restart', async () => group0(f));
+    const again = await waitFor('the node after a second restart', async () => f.group());
     expect(again.recoveryFence).toBe(0);
     expect(f.log().slice(logFrom2)).not.toContain('withholding votes');
     expect(f.log().slice(logFrom2)).not.toContain(TRUNCATED);
   }, 90_000);
 
   it('a flipped entry above the commit index is cut off; the member withholds its vote until caught up', async () => {
-    cluster = await EngineCluster.start({ size: 3 });
-    const c = cluster;
+    const c = await startCluster({ size: 3 });
     const acked = await putAll(c, 'before', 20);
     const li = await c.waitLeader();
     const [ai, bi] = [0, 1, 2].filter((i) => i !== li) as [number, number];
@@ -250,11 +169,10 @@ describe('corrupt Raft storage on real processes', () => {
     // commit index, for good.
     c.isolate(bi);
     c.isolate(li);
-    const direct = new KvClient([l.address], { timeoutMs: 2_000 });
-    extraClients.push(direct);
+    const direct = c.adopt(new KvClient([l.address], { timeoutMs: 2_000 }));
     const limbo = Promise.allSettled(Array.from({ length: 5 }, (_, k) => direct.put(`limbo-${k}`, 'x')));
     await waitFor('a to hold uncommitted entries', async () => {
-      const s = await group0(a);
+      const s = await a.group();
       return s !== null && s.lastIndex >= base.lastIndex + 5 ? s : null;
     });
     await a.kill();
@@ -284,7 +202,7 @@ describe('corrupt Raft storage on real processes', () => {
     c.heal(bi);
     const logFrom = a.log().length;
     c.startNode(ai);
-    const st = await waitFor('a to serve /raft/status', async () => group0(a));
+    const st = await waitFor('a to serve /raft/status', async () => a.group());
     expect(a.running).toBe(true);
     const warn = record(a, logFrom, TRUNCATED);
     expect(warn?.truncatedFrom).toBe(commit + 1);
@@ -295,14 +213,14 @@ describe('corrupt Raft storage on real processes', () => {
     // a's log is now exactly as long as b's: without the fence, either would win the other's
     // vote within an election timeout or two. With it, no leader may appear, although a and b
     // talk to each other.
-    const receivedBefore = receivedMessages(await a.metrics());
+    const receivedBefore = metricValue(await a.metrics(), 'leviathan_transport_received_messages_total');
     const until = Date.now() + 3_000;
     while (Date.now() < until) {
       expect(await c.leaderIndex()).toBeNull();
-      expect((await group0(a))?.recoveryFence).toBe(fence);
+      expect((await a.group())?.recoveryFence).toBe(fence);
       await sleep(100);
     }
-    expect(receivedMessages(await a.metrics())).toBeGreaterThan(receivedBefore);
+    expect(metricValue(await a.metrics(), 'leviathan_transport_received_messages_total')).toBeGreaterThan(receivedBefore);
 
     // The old leader comes back with the lost entries: it wins b's vote, its first entry commits
     // everything a lost, and a's fence drops.
@@ -312,8 +230,8 @@ describe('corrupt Raft storage on real processes', () => {
     expect(newLeader).toBe(li);
     for (const [k, v] of await putAll(c, 'after', 10)) acked.set(k, v);
     await waitFor('a to clear its fence and catch up', async () => {
-      const lv = await group0(l);
-      const s = await group0(a);
+      const lv = await l.group();
+      const s = await a.group();
       return lv !== null && s !== null && s.recoveryFence === 0 && s.applied === lv.commit ? s : null;
     });
     expect(record(a, logFrom, CAUGHT_UP)?.fence).toBe(fence);
@@ -328,8 +246,7 @@ describe('corrupt Raft storage on real processes', () => {
   }, 90_000);
 
   it('a flipped committed entry stops the member with exit code 3; wiped, it rejoins as a new member', async () => {
-    cluster = await EngineCluster.start({ size: 3 });
-    const c = cluster;
+    const c = await startCluster({ size: 3 });
     const acked = await putAll(c, 'before', 40);
     const li = await c.waitLeader();
     const fi = [0, 1, 2].find((i) => i !== li) as number;
@@ -376,14 +293,9 @@ describe('corrupt Raft storage on real processes', () => {
     expect(fresh.incarnation).not.toBe(old?.incarnation);
     expect(fresh.memberId).not.toBe(old?.memberId);
     const others = await Promise.all([0, 1, 2].filter((i) => i !== fi).map(async (i) => (await c.node(i).status())?.node.memberId as string));
-    const view = await waitVoterSet(c, [...others, fresh.memberId]);
+    const { view } = await c.waitVoterSet([...others, fresh.memberId]);
     expect(view.members.map((m) => m.id)).not.toContain(old?.memberId);
     expect(f.running).toBe(true);
-    await expectAllReadable(c, acked, f.address);
+    await expectAllReadable(c, acked, { endpoint: f.address });
   }, 90_000);
 });
-
-function receivedMessages(metrics: string): number {
-  const m = /^leviathan_transport_received_messages_total(?:\{\})? (\d+(?:\.\d+)?)$/m.exec(metrics);
-  return m ? Number(m[1]) : 0;
-}

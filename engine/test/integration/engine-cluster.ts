@@ -131,6 +131,11 @@ export class EngineNode {
     }
   }
 
+  /** The node's view of group `groupId`, or null when it does not answer or host the group. */
+  async group(groupId = 0): Promise<GroupView | null> {
+    return (await this.status())?.groups.find((g) => g.groupId === groupId) ?? null;
+  }
+
   async ready(): Promise<boolean> {
     try {
       const res = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`, { signal: AbortSignal.timeout(1_000) });
@@ -171,7 +176,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 
 export class EngineCluster {
   readonly nodes: EngineNode[] = [];
-  private readonly clients: KvClient[] = [];
+  /** Clients made for the tests, closed with the cluster. */
+  private readonly clients: Array<{ close(): void }> = [];
 
   private constructor(
     readonly dir: string,
@@ -270,9 +276,32 @@ export class EngineCluster {
       async () => {
         const l = await this.leaderIndex(groupId);
         if (l === null) return false;
-        const g = (await this.node(l).status())?.groups.find((x) => x.groupId === groupId);
+        const g = await this.node(l).group(groupId);
         const voters = g?.members.filter((m) => m.role === 'voter') ?? [];
         return voters.length === count && voters.every((m) => m.lag === 0);
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  /** Waits until the leader's configuration of the group is exactly `voters` (no learners), all caught up. */
+  async waitVoterSet(
+    voters: readonly string[],
+    options: { groupId?: number; timeoutMs?: number } = {},
+  ): Promise<{ leader: number; view: GroupView }> {
+    const { groupId = 0, timeoutMs = 40_000 } = options;
+    const want = [...voters].sort();
+    return waitFor(
+      `voters ${want.join(', ')} in group ${groupId}`,
+      async () => {
+        const l = await this.leaderIndex(groupId);
+        if (l === null) return null;
+        const view = await this.node(l).group(groupId);
+        if (view === null || view.role !== 'leader') return null;
+        const ids = view.members.map((m) => m.id).sort();
+        const ok = view.members.every((m) => m.role === 'voter' && m.lag === 0) && JSON.stringify(ids) === JSON.stringify(want);
+        return ok ? { leader: l, view } : null;
       },
       timeoutMs,
       100,
@@ -290,8 +319,13 @@ export class EngineCluster {
 
   client(options: { timeoutMs?: number; groupId?: number } = {}): KvClient {
     const c = new KvClient(this.nodes.map((n) => n.address), options);
-    this.clients.push(c);
-    return c;
+    return this.adopt(c);
+  }
+
+  /** Closes `client` (one a test made itself, e.g. an admin client) with the cluster. */
+  adopt<T extends { close(): void }>(client: T): T {
+    this.clients.push(client);
+    return client;
   }
 
   /** Every node's log, for a failing test's report. */

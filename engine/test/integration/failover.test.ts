@@ -2,18 +2,13 @@
  * Real processes on loopback: kill -9 of the leader, and of every node at once. No write that
  * was acknowledged may be lost, and a new leader must serve writes within 2 s of the kill.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KvError } from '../../src/kv/kv-client.js';
-import { EngineCluster, sleep, waitFor } from './engine-cluster.js';
+import { sleep, waitFor } from './engine-cluster.js';
+import type { EngineCluster } from './engine-cluster.js';
+import { expectAllReadable, useCluster } from './helpers.js';
 
-let cluster: EngineCluster | null = null;
-
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  if (failed && cluster) console.error(cluster.logs().slice(-20_000));
-  await cluster?.close(failed);
-  cluster = null;
-});
+const startCluster = useCluster();
 
 /** Writers that put unique keys until stopped, remembering what was acknowledged. */
 function startWriters(c: EngineCluster, count: number) {
@@ -46,19 +41,9 @@ function startWriters(c: EngineCluster, count: number) {
   };
 }
 
-async function expectAllReadable(c: EngineCluster, acked: ReadonlyMap<string, string>): Promise<void> {
-  const client = c.client({ timeoutMs: 15_000 });
-  const missing: string[] = [];
-  for (const [k, v] of acked) {
-    const got = await client.get(k);
-    if (got !== v) missing.push(`${k}=${String(got)} (want ${v})`);
-  }
-  expect(missing).toEqual([]);
-}
-
 describe('failover on real processes', () => {
   it('kill -9 of the leader: a new leader serves writes within 2 s, no acknowledged write is lost', async () => {
-    cluster = await EngineCluster.start({ size: 3, heartbeatMs: 50, electionTimeoutMs: 500 });
+    const cluster = await startCluster({ size: 3, heartbeatMs: 50, electionTimeoutMs: 500 });
     const writers = startWriters(cluster, 4);
     await waitFor('some writes', async () => writers.acked.size >= 50);
 
@@ -80,7 +65,7 @@ describe('failover on real processes', () => {
   }, 90_000);
 
   it('every node killed at once restarts from disk with all acknowledged writes', async () => {
-    cluster = await EngineCluster.start({ size: 3, snapshotEntries: 200 });
+    const cluster = await startCluster({ size: 3, snapshotEntries: 200 });
     const writers = startWriters(cluster, 4);
     await waitFor('writes past a few snapshots', async () => writers.acked.size >= 600, 30_000);
     await Promise.all(cluster.nodes.map((n) => n.kill()));
@@ -99,7 +84,7 @@ describe('failover on real processes', () => {
   }, 120_000);
 
   it('SIGTERM of the leader hands leadership over and exits 0', async () => {
-    cluster = await EngineCluster.start({ size: 3 });
+    const cluster = await startCluster({ size: 3 });
     const leader = await cluster.waitLeader();
     const leaderId = (await cluster.node(leader).status())?.node.memberId;
     const code = await cluster.node(leader).stop();

@@ -16,11 +16,10 @@ import { KvError } from '../../src/kv/kv-client.js';
 import type { KvClient } from '../../src/kv/kv-client.js';
 import type { Random } from '../../src/raft/random.js';
 import type { KvInput, KvOperation, KvOutput } from '../linearizability/index.js';
+import { sleep } from './engine-cluster.js';
 
 /** Milliseconds on a monotonic clock, with nanosecond resolution. */
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A write the cluster acknowledged, with its call and return times. */
 export interface AckedWrite {

@@ -10,22 +10,17 @@
  *    return stale values, and the history is NOT linearizable; the same workload with
  *    linearizable reads from that same follower is.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KvClient } from '../../src/kv/kv-client.js';
 import { Random } from '../../src/raft/random.js';
 import { checkLinearizable, kvModel } from '../linearizability/index.js';
 import type { CheckResult, KvInput, KvOutput } from '../linearizability/index.js';
-import { EngineCluster, waitFor } from './engine-cluster.js';
-import { HistoryRecorder, now, randomWorker, sleep } from './kv-workload.js';
+import { sleep, waitFor } from './engine-cluster.js';
+import type { EngineCluster } from './engine-cluster.js';
+import { useCluster } from './helpers.js';
+import { HistoryRecorder, now, randomWorker } from './kv-workload.js';
 
-let cluster: EngineCluster | null = null;
-
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  if (failed && cluster) console.error(cluster.logs().slice(-20_000));
-  await cluster?.close(failed);
-  cluster = null;
-});
+const startCluster = useCluster();
 
 /** The checker's verdict with its explanation, for assertion messages. */
 function report(r: CheckResult<KvInput, KvOutput>): string {
@@ -79,7 +74,7 @@ describe('linearizability on real processes', () => {
     console.log(`linearizability: seed ${seed} (rerun with LEVIATHAN_LIN_SEED=${seed})`);
     const rng = new Random(seed);
     const began = now();
-    const c = (cluster = await EngineCluster.start({ size: 3 }));
+    const c = await startCluster({ size: 3 });
 
     const recorder = new HistoryRecorder();
     const keys = ['a', 'b', 'c', 'd'];
@@ -141,7 +136,7 @@ describe('linearizability on real processes', () => {
   }, 60_000);
 
   it('stale local reads from a slowed follower are caught; linearizable reads from it are not', async () => {
-    const c = (cluster = await EngineCluster.start({ size: 3 }));
+    const c = await startCluster({ size: 3 });
     const leader = await c.waitLeader();
     const follower = c.node((leader + 1) % 3);
     // Everything the follower receives from its peers (appends, commit index) arrives 300 ms late.

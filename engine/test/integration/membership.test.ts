@@ -4,109 +4,22 @@
  * any member (forwarded to the leader), and the groups of a multi-group node are independent.
  */
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AdminServiceClient, MemberRole, RaftRole } from '../../src/gen/leviathan/admin/v1/admin.js';
 import { KvError } from '../../src/kv/kv-client.js';
-import type { KvClient } from '../../src/kv/kv-client.js';
-import type { GroupView } from '../../src/node/status.js';
-import { EngineCluster, sleep, waitFor } from './engine-cluster.js';
-import type { EngineNode } from './engine-cluster.js';
+import { waitFor } from './engine-cluster.js';
+import type { EngineCluster, EngineNode } from './engine-cluster.js';
+import { expectAllReadable, metricValue, putAll, putSurely, useCluster } from './helpers.js';
 
-let cluster: EngineCluster | null = null;
-const adminClients: AdminServiceClient[] = [];
-
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  if (failed && cluster) console.error(cluster.logs().slice(-30_000));
-  for (const c of adminClients.splice(0)) c.close();
-  await cluster?.close(failed);
-  cluster = null;
-});
-
-async function groupOf(n: EngineNode, groupId = 0): Promise<GroupView | null> {
-  return (await n.status())?.groups.find((g) => g.groupId === groupId) ?? null;
-}
+const startCluster = useCluster(30_000);
 
 async function memberIdOf(n: EngineNode): Promise<string> {
   return waitFor(`${n.name}'s member id`, async () => (await n.status())?.node.memberId);
 }
 
-/**
- * A put retried until acknowledged. Only for puts of a fixed value (idempotent), where a retry
- * after an unknown outcome (e.g. a connection to a node killed a moment ago) changes nothing.
- */
-async function putSurely(client: KvClient, key: string, value: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await client.put(key, value);
-      return;
-    } catch (err) {
-      if (!(err instanceof KvError) || Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-/** Puts `count` keys concurrently; every one must be acknowledged. */
-async function putAll(c: EngineCluster, prefix: string, count: number, value = (k: string) => `v-${k}`): Promise<Map<string, string>> {
-  const client = c.client({ timeoutMs: 15_000 });
-  const acked = new Map<string, string>();
-  await Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const key = `${prefix}-${i}`;
-      await putSurely(client, key, value(key));
-      acked.set(key, value(key));
-    }),
-  );
-  return acked;
-}
-
-async function expectAllReadable(c: EngineCluster, acked: ReadonlyMap<string, string>, options: { endpoint?: string; consistency?: 'local' | 'linearizable' } = {}): Promise<void> {
-  const client = c.client({ timeoutMs: 15_000 });
-  const wrong: string[] = [];
-  for (const [k, v] of acked) {
-    const got = await client.get(k, options);
-    if (got !== v) wrong.push(`${k}=${String(got)} (want ${v})`);
-  }
-  expect(wrong).toEqual([]);
-}
-
-/** Waits until the leader's configuration of group 0 is exactly `voters` (no learners), all caught up. */
-async function waitVoterSet(c: EngineCluster, voters: readonly string[], timeoutMs = 40_000): Promise<{ leader: number; view: GroupView }> {
-  const want = [...voters].sort();
-  return waitFor(
-    `voters ${want.join(', ')}`,
-    async () => {
-      const l = await c.leaderIndex();
-      if (l === null) return null;
-      const view = await groupOf(c.node(l));
-      if (view === null || view.role !== 'leader') return null;
-      const ids = view.members.map((m) => m.id).sort();
-      const ok = view.members.every((m) => m.role === 'voter' && m.lag === 0) && JSON.stringify(ids) === JSON.stringify(want);
-      return ok ? { leader: l, view } : null;
-    },
-    timeoutMs,
-    100,
-  );
-}
-
-/** A counter or gauge from Prometheus text, 0 when the series is absent. */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return 0;
-}
-
-function admin(address: string): AdminServiceClient {
-  const c = new AdminServiceClient(address, grpc.credentials.createInsecure());
-  adminClients.push(c);
-  return c;
+/** An admin client to `address`, closed with the cluster. */
+function admin(c: EngineCluster, address: string): AdminServiceClient {
+  return c.adopt(new AdminServiceClient(address, grpc.credentials.createInsecure()));
 }
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
@@ -120,8 +33,7 @@ function rpc<Req, Res>(client: AdminServiceClient, method: Unary<Req, Res>, req:
 
 describe('membership on real processes', () => {
   it('a member whose data directory was wiped rejoins only as a new member', async () => {
-    cluster = await EngineCluster.start({ size: 3 });
-    const c = cluster;
+    const c = await startCluster({ size: 3 });
     const acked = await putAll(c, 'before', 30);
     const li = await c.waitLeader();
     const [fi, gi] = [0, 1, 2].filter((i) => i !== li) as [number, number];
@@ -143,7 +55,7 @@ describe('membership on real processes', () => {
     const newId = await memberIdOf(f);
     expect(newId).not.toBe(oldId);
     expect(newId.startsWith(`${f.name}@`)).toBe(true);
-    const { view } = await waitVoterSet(c, [ids[li] as string, ids[gi] as string, newId]);
+    const { view } = await c.waitVoterSet([ids[li] as string, ids[gi] as string, newId]);
     expect(view.members.map((m) => m.id)).not.toContain(oldId);
     expect(f.log().slice(logFrom)).toContain('joined the group');
 
@@ -165,14 +77,13 @@ describe('membership on real processes', () => {
   }, 90_000);
 
   it('an isolated follower whose log was compacted away catches up by InstallSnapshot', async () => {
-    cluster = await EngineCluster.start({ size: 3, snapshotEntries: 100 });
-    const c = cluster;
+    const c = await startCluster({ size: 3, snapshotEntries: 100 });
     const early = await putAll(c, 'early', 20);
     const li = await c.waitLeader();
     const fi = [0, 1, 2].find((i) => i !== li) as number;
     const [l, f] = [c.node(li), c.node(fi)];
     await c.waitVoters(3);
-    const installedBefore = metric(await f.metrics(), 'leviathan_raft_snapshots_total', { group: '0', kind: 'installed' });
+    const installedBefore = metricValue(await f.metrics(), 'leviathan_raft_snapshots_total', { group: '0', kind: 'installed' });
     expect(installedBefore).toBe(0);
 
     c.isolate(fi);
@@ -182,8 +93,8 @@ describe('membership on real processes', () => {
     const rounds = 8;
     let latest = new Map<string, string>();
     for (let r = 0; r < rounds; r++) latest = await putAll(c, 'hot', keys, (k) => `${k}@round-${r}`);
-    const fBehind = await groupOf(f);
-    const lAhead = await groupOf(l);
+    const fBehind = await f.group();
+    const lAhead = await l.group();
     expect(fBehind).not.toBeNull();
     expect(lAhead).not.toBeNull();
     // The entry the follower needs next is gone from the leader's log.
@@ -195,8 +106,8 @@ describe('membership on real processes', () => {
     const caughtUp = await waitFor(
       'the follower to catch up with the leader',
       async () => {
-        const lv = await groupOf(l);
-        const fv = await groupOf(f);
+        const lv = await l.group();
+        const fv = await f.group();
         return lv !== null && fv !== null && fv.applied === lv.commit && fv.commit === lv.commit ? fv : null;
       },
       40_000,
@@ -204,7 +115,7 @@ describe('membership on real processes', () => {
     );
     expect(caughtUp.snapshotIndex).toBeGreaterThanOrEqual(lAhead!.snapshotIndex);
     expect(caughtUp.firstIndex).toBeGreaterThan(fBehind!.lastIndex + 1);
-    expect(metric(await f.metrics(), 'leviathan_raft_snapshots_total', { group: '0', kind: 'installed' })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(await f.metrics(), 'leviathan_raft_snapshots_total', { group: '0', kind: 'installed' })).toBeGreaterThanOrEqual(1);
     expect(f.log()).toContain('snapshot installed from the leader');
 
     // Local reads on the follower: the latest values, straight from its own state machine.
@@ -214,8 +125,7 @@ describe('membership on real processes', () => {
   }, 90_000);
 
   it('admin API over gRPC from a follower: transfer leadership, remove a member, add it back, status', async () => {
-    cluster = await EngineCluster.start({ size: 3 });
-    const c = cluster;
+    const c = await startCluster({ size: 3 });
     const acked = await putAll(c, 'k', 10);
     const li = await c.waitLeader();
     const [f1, f2] = [0, 1, 2].filter((i) => i !== li) as [number, number];
@@ -223,7 +133,7 @@ describe('membership on real processes', () => {
     await c.waitVoters(3);
 
     // Status, on the leader: every member with its role and replication state.
-    const onLeader = admin(c.node(li).address);
+    const onLeader = admin(c, c.node(li).address);
     const st = await rpc(onLeader, onLeader.status, {});
     expect(st.node?.memberId).toBe(ids[li]);
     expect(st.node?.name).toBe(c.node(li).name);
@@ -241,7 +151,7 @@ describe('membership on real processes', () => {
       expect(m.replicationState).toBe(m.id === ids[li] ? 'self' : 'replicate');
     }
     // On a follower: its own view, with the leader's id.
-    const onF1 = admin(c.node(f1).address);
+    const onF1 = admin(c, c.node(f1).address);
     const fst = await rpc(onF1, onF1.status, { groupId: 0 });
     expect(fst.groups[0]?.role).toBe(RaftRole.RAFT_ROLE_FOLLOWER);
     expect(fst.groups[0]?.leaderId).toBe(ids[li]);
@@ -251,13 +161,13 @@ describe('membership on real processes', () => {
     const moved = await rpc(onF1, onF1.transferLeadership, { groupId: 0, targetId: ids[f2]! });
     expect(moved.leaderId).toBe(ids[f2]);
     await waitFor('f2 to lead', async () => (await c.leaderIndex()) === f2);
-    expect((await groupOf(c.node(li)))?.role).toBe('follower');
+    expect((await c.node(li).group())?.role).toBe('follower');
 
     // Remove f1, asked of the old leader (a follower now).
-    const onOld = admin(c.node(li).address);
+    const onOld = admin(c, c.node(li).address);
     const removed = await rpc(onOld, onOld.removeMember, { groupId: 0, memberId: ids[f1]! });
     expect(removed.index).toBeGreaterThan(0);
-    await waitVoterSet(c, [ids[li]!, ids[f2]!]);
+    await c.waitVoterSet([ids[li]!, ids[f2]!]);
     // Removing it again is a no-op.
     expect((await rpc(onOld, onOld.removeMember, { groupId: 0, memberId: ids[f1]! })).index).toBe(0);
     for (const [k, v] of await putAll(c, 'two-voters', 10)) acked.set(k, v);
@@ -265,7 +175,7 @@ describe('membership on real processes', () => {
     // Add it back: a learner first (status says so), then promoted once caught up.
     const added = await rpc(onOld, onOld.addLearner, { groupId: 0, memberId: ids[f1]!, address: c.node(f1).advertise });
     expect(added.index).toBeGreaterThan(removed.index);
-    const onNewLeader = admin(c.node(f2).address);
+    const onNewLeader = admin(c, c.node(f2).address);
     const asLearner = await rpc(onNewLeader, onNewLeader.status, { groupId: 0 });
     const learner = asLearner.groups[0]?.members.find((m) => m.id === ids[f1]);
     expect(learner?.role).toBe(MemberRole.MEMBER_ROLE_LEARNER);
@@ -284,7 +194,7 @@ describe('membership on real processes', () => {
       }
     });
     expect(promoted.index).toBeGreaterThan(added.index);
-    await waitVoterSet(c, ids);
+    await c.waitVoterSet(ids);
     const after = await rpc(onNewLeader, onNewLeader.status, {});
     expect(after.groups[0]?.members.every((m) => m.role === MemberRole.MEMBER_ROLE_VOTER)).toBe(true);
 
@@ -297,8 +207,7 @@ describe('membership on real processes', () => {
   }, 90_000);
 
   it('three groups on three nodes: each has a leader, keys and leadership are per group', async () => {
-    cluster = await EngineCluster.start({ size: 3, groups: 3 });
-    const c = cluster;
+    const c = await startCluster({ size: 3, groups: 3 });
     for (const gid of [0, 1, 2]) await c.waitVoters(3, gid);
     const sts = await c.statuses();
     for (const s of sts) expect(s?.groups.map((x) => x.groupId).sort()).toEqual([0, 1, 2]);
@@ -306,7 +215,7 @@ describe('membership on real processes', () => {
     const ids = await Promise.all(c.nodes.map((n) => memberIdOf(n)));
 
     const [g0, g1, g2] = [0, 1, 2].map((groupId) => c.client({ groupId, timeoutMs: 10_000 })) as [ReturnType<EngineCluster['client']>, ReturnType<EngineCluster['client']>, ReturnType<EngineCluster['client']>];
-    const commit0 = (await groupOf(c.node(leaders[0]!), 0))!.commit;
+    const commit0 = (await c.node(leaders[0]!).group(0))!.commit;
     await g1.put('shared', 'in-group-1');
     await g2.put('shared', 'in-group-2');
     await g1.put('only-in-1', 'x');
@@ -322,13 +231,13 @@ describe('membership on real processes', () => {
     // Every replica of group 2 has its keys (linearizable reads through each node).
     for (const n of c.nodes) expect(await g2.get('g2-19', { endpoint: n.address })).toBe('19');
     // Group 0's log did not move.
-    expect((await groupOf(c.node(leaders[0]!), 0))!.commit).toBe(commit0);
+    expect((await c.node(leaders[0]!).group(0))!.commit).toBe(commit0);
     // A group this node does not host.
     await expect(c.client({ groupId: 3, timeoutMs: 3_000 }).get('x')).rejects.toSatisfy((e) => e instanceof KvError && e.code === grpc.status.NOT_FOUND);
 
     // Leadership of group 2 moves on its own; the other groups keep their leaders.
     const target = [0, 1, 2].find((i) => i !== leaders[2]) as number;
-    const a = admin(c.node(target).address);
+    const a = admin(c, c.node(target).address);
     const moved = await rpc(a, a.transferLeadership, { groupId: 2, targetId: ids[target]! });
     expect(moved.leaderId).toBe(ids[target]);
     await waitFor('group 2 to be led by the target', async () => (await c.leaderIndex(2)) === target);
