@@ -14,7 +14,11 @@ import type { ClusterOptions } from './engine-cluster.js';
  * closes it. When the test failed, the last `logTail` characters of the nodes' logs are printed
  * and the cluster's directory is kept.
  */
-export function useCluster(logTail = 20_000): (options: ClusterOptions) => Promise<EngineCluster> {
+export function useCluster(
+  logTail = 20_000,
+  /** How to make the cluster: started and formed by default; `EngineCluster.create` for nothing started. */
+  make: (options: ClusterOptions) => Promise<EngineCluster> = (o) => EngineCluster.start(o),
+): (options: ClusterOptions) => Promise<EngineCluster> {
   let cluster: EngineCluster | null = null;
   afterEach(async (ctx) => {
     const failed = ctx.task.result?.state === 'fail';
@@ -22,7 +26,7 @@ export function useCluster(logTail = 20_000): (options: ClusterOptions) => Promi
     await cluster?.close(failed);
     cluster = null;
   });
-  return async (options) => (cluster = await EngineCluster.start(options));
+  return async (options) => (cluster = await make(options));
 }
 
 /**

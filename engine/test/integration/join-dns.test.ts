@@ -3,22 +3,15 @@
  * name to addresses and asks them until a member accepts. Here the name is `localhost`
  * (resolved from /etc/hosts), standing for the Service name.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EngineCluster } from './engine-cluster.js';
+import { useCluster } from './helpers.js';
 
-let cluster: EngineCluster | null = null;
-
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  if (failed && cluster) console.error(cluster.logs().slice(-20_000));
-  await cluster?.close(failed);
-  cluster = null;
-});
+const createCluster = useCluster(20_000, (o) => EngineCluster.create(o));
 
 describe('join by DNS name', () => {
   it('members found through a DNS name join and become voters; a learner-only joiner stays a learner', async () => {
-    cluster = await EngineCluster.create({ size: 3 });
-    const c = cluster;
+    const c = await createCluster({ size: 3 });
     c.startNode(0, ['--bootstrap']);
     await c.waitLeader();
     const port = c.node(0).grpcPort;
