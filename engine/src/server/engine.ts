@@ -3,7 +3,7 @@
  * transport, admin, key-value, health), the HTTP server, and the start-up path (bootstrap a new
  * cluster, join an existing one, or resume from the data directory).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { promises as dns } from 'node:dns';
 import { join as joinPath } from 'node:path';
@@ -64,8 +64,13 @@ async function joinTargets(config: EngineConfig): Promise<string[]> {
 }
 
 export async function startEngine(config: EngineConfig, logger: Logger): Promise<Engine> {
+  const dbFile = joinPath(config.dataDir, 'raft.db');
+  if (!existsSync(dbFile) && !config.bootstrap && config.join.length === 0 && config.joinDns === null) {
+    // Checked before creating anything, so a mistaken start leaves the directory as it was.
+    throw new ConfigError(`the data directory ${config.dataDir} is empty: pass --bootstrap to start a new cluster, or --join/--join-dns to join an existing one`);
+  }
   mkdirSync(config.dataDir, { recursive: true });
-  const store = LogStore.open(joinPath(config.dataDir, 'raft.db'));
+  const store = LogStore.open(dbFile);
   let closed = false;
   try {
     for (const t of store.recoveredTails()) {
