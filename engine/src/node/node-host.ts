@@ -46,6 +46,8 @@ export interface NodeHostOptions {
   readonly stateMachine: (groupId: number) => StateMachine;
   readonly metrics?: HostMetrics;
   readonly transport?: Partial<Pick<TransportOptions, 'backoffMs' | 'maxQueueBytes' | 'stallMs'>>;
+  /** Called after the host stopped on an error it cannot recover from (default: rethrow). */
+  readonly onFatal?: (err: unknown) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -185,9 +187,23 @@ export class NodeHost {
     });
   }
 
-  /** One round: persist every group's Ready at once, then send, then apply. */
+  /**
+   * One round: persist every group's Ready at once, then send, then apply. Any error here (a
+   * disk that refuses writes, a corrupt read) leaves the node unable to keep the persistence
+   * contract, so the node stops (fail-stop) and restarts from what is durable.
+   */
   private process(): void {
     if (this.stopped) return;
+    try {
+      this.round();
+    } catch (err) {
+      this.log.fatal({ err }, 'cannot continue: stopping this node (it restarts from its durable state)');
+      this.stop();
+      (this.options.onFatal ?? ((e: unknown) => { throw e; }))(err);
+    }
+  }
+
+  private round(): void {
     const batch: Array<{ group: RaftGroup; rd: Ready }> = [];
     for (const group of this.groups.values()) {
       if (group.node.hasReady()) batch.push({ group, rd: group.node.ready() });
@@ -246,7 +262,7 @@ export class NodeHost {
       } catch (err) {
         if (!(err instanceof NodeError) || err.code !== 'UNAVAILABLE' || Date.now() > deadline) throw err;
         await sleep(50);
-        if (!g.isLeader()) throw this.leading(g.id) && err;
+        this.leading(g.id); // throws NOT_LEADER (with the new leader) if leadership moved
       }
     }
   }

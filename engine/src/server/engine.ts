@@ -104,6 +104,8 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
       logger,
       stateMachine: () => new KvStateMachine(),
       metrics: metrics.host,
+      // Fail-stop: the process exits and its supervisor (kubelet, make dev) restarts it from disk.
+      onFatal: () => process.exit(1),
     });
     metrics.attach(host);
 
