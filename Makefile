@@ -21,6 +21,7 @@ install: node_modules/.package-lock.json ## Install npm dependencies (from packa
 
 gen: install ## Generate TypeScript from proto/ (buf + ts-proto, offline)
 	$(NPX) buf generate
+	$(NPX) buf generate --template buf.gen.sql.yaml
 
 build: gen ## Compile every workspace (tsc -b)
 	$(NPX) tsc -b
