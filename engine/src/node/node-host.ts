@@ -137,6 +137,10 @@ export class NodeHost {
       recoveryFence: fence,
       logger: this.log,
       wake: () => this.schedule(),
+      raiseCommit: (commit) => {
+        const log = this.options.store.group(groupId);
+        this.options.store.persist([{ groupId, entries: [], hardState: { ...log.hardState(), commit } }]);
+      },
       events: this.events,
     });
     this.groups.set(groupId, g);

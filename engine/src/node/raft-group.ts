@@ -34,6 +34,8 @@ export interface GroupOptions {
   readonly logger: Logger;
   /** Ask the host to process this group's Ready soon. */
   readonly wake: () => void;
+  /** Persist a higher commit index before the core starts (see the constructor). */
+  readonly raiseCommit: (commit: number) => void;
   readonly events: GroupEvents;
 }
 
@@ -84,18 +86,38 @@ export class RaftGroup {
     this.stateMachine = options.stateMachine;
     this.fence = options.recoveryFence;
     // The state machine is rebuilt at start: restored from the latest snapshot, then the
-    // committed entries after it are applied again as the core hands them out.
+    // committed entries after it are applied again as the core hands them out. A durable state
+    // machine that is already past the snapshot keeps its state, and only what it lacks is
+    // replayed.
     const snap = options.log.snapshot();
-    this.restore(snap);
-    this.applied = snap.meta.index;
+    const durable = options.stateMachine.appliedIndex?.() ?? 0;
+    let applied = snap.meta.index;
     this.appliedConfig = snap.meta.config;
+    if (durable > snap.meta.index && durable <= options.log.lastIndex()) {
+      this.restoreAddresses(snap);
+      applied = durable;
+      // The entries it holds are not replayed: take what the host keeps from them from the log.
+      for (const e of options.log.entries(snap.meta.index + 1, durable + 1, Number.MAX_SAFE_INTEGER)) {
+        if (e.kind === 'config') this.appliedConfig = e.config;
+        else if (e.kind === 'normal' && e.data[0] === TAG_MEMBER_ADDRESS) {
+          const cmd = decodeCommand(e.data);
+          if (cmd.tag === TAG_MEMBER_ADDRESS) this.addresses.set(cmd.member, cmd.address);
+        }
+      }
+      // Its applied index can be ahead of the durable commit index (commit-only batches are
+      // not fsynced): what was applied was committed, so say so before the core starts.
+      if (durable > options.log.hardState().commit) options.raiseCommit(durable);
+    } else {
+      this.restore(snap);
+    }
+    this.applied = applied;
     this.snapshotIndex = snap.meta.index;
     this.node = new RawNode({
       id: options.selfId,
       storage: options.log,
       electionTicks: options.electionTicks,
       heartbeatTicks: options.heartbeatTicks,
-      applied: snap.meta.index,
+      applied,
       // Different per process start, so that members restarted together do not tie forever.
       randomSeed: (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0,
     });
@@ -268,10 +290,14 @@ export class RaftGroup {
   }
 
   private restore(snap: Snapshot): void {
+    this.stateMachine.restore(this.restoreAddresses(snap).stateMachine);
+  }
+
+  private restoreAddresses(snap: Snapshot): ReturnType<typeof decodeHostSnapshot> {
     const host = decodeHostSnapshot(snap.data);
     this.addresses.clear();
     for (const [k, v] of host.addresses) this.addresses.set(k, v);
-    this.stateMachine.restore(host.stateMachine);
+    return host;
   }
 
   private applyEntries(entries: readonly Entry[]): void {

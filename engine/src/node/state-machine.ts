@@ -24,4 +24,10 @@ export interface StateMachine {
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot's (empty bytes: the initial state). */
   restore(data: Uint8Array): void;
+  /**
+   * A state machine that keeps its state on disk says up to which log index it holds: the host
+   * then replays only the entries after it, instead of restoring the latest snapshot and
+   * replaying everything since. In-memory state machines leave it out.
+   */
+  appliedIndex?(): number;
 }
