@@ -170,20 +170,37 @@ export class RaftGroup {
   }
 
   private track(append: () => { index: number; term: number }, timeoutMs: number): Promise<unknown> {
+    try {
+      return this.trackAt(append, timeoutMs).done;
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Replicates a state machine command and says at once where it went in the log: `done`
+   * resolves with its result once applied here. Throws (NOT_LEADER, ...) if it was refused.
+   */
+  proposeTracked(command: Uint8Array, timeoutMs: number): { index: number; term: number; done: Promise<unknown> } {
+    return this.trackAt(() => this.node.propose(encodeStateMachineCommand(command)), timeoutMs);
+  }
+
+  private trackAt(append: () => { index: number; term: number }, timeoutMs: number): { index: number; term: number; done: Promise<unknown> } {
     let at: { index: number; term: number };
     try {
       at = append();
     } catch (err) {
-      return Promise.reject(this.translate(err));
+      throw this.translate(err);
     }
     this.options.wake();
-    return new Promise((resolve, reject) => {
+    const done = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(at.index);
         reject(new NodeError('TIMEOUT', `not applied within ${timeoutMs} ms; the write may or may not take effect`));
       }, timeoutMs);
       this.pending.set(at.index, { term: at.term, resolve, reject, timer });
     });
+    return { index: at.index, term: at.term, done };
   }
 
   /** Maps the core's refusals to NodeErrors that tell the caller what to do. */

@@ -25,6 +25,8 @@ export interface EngineConfig {
   readonly learner: boolean;
   /** Raft groups this node hosts (ids 0..groups-1). */
   readonly groups: number;
+  /** What the groups replicate: the SQL database, or the built-in key-value store (tests). */
+  readonly stateMachine: 'sql' | 'kv';
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: number;
   readonly snapshotEntries: number;
@@ -85,6 +87,7 @@ export function buildCommand(): Command {
     .addOption(opt('--join-dns <name:port>', 'DNS name whose addresses are existing members (e.g. a headless Service)', 'LEVIATHAN_JOIN_DNS').argParser(hostPort()))
     .addOption(new Option('--learner', 'join as a learner and stay one (default: become a voter once caught up) [env: LEVIATHAN_LEARNER=true]').default(false))
     .addOption(opt('--groups <n>', 'number of Raft groups hosted (ids 0..n-1)', 'LEVIATHAN_GROUPS').default(1).argParser(integer(1, 1024)))
+    .addOption(opt('--state-machine <kind>', 'what the groups replicate: sql (the Leviathan database) or kv (a test key-value store)', 'LEVIATHAN_STATE_MACHINE').choices(['sql', 'kv']).default('sql'))
     .addOption(opt('--heartbeat-ms <ms>', 'leader heartbeat interval (also the tick length)', 'LEVIATHAN_HEARTBEAT_MS').default(100).argParser(integer(5, 60_000)))
     .addOption(opt('--election-timeout-ms <ms>', 'base election timeout (randomised up to twice this)', 'LEVIATHAN_ELECTION_TIMEOUT_MS').default(1000).argParser(integer(20, 600_000)))
     .addOption(opt('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries', 'LEVIATHAN_SNAPSHOT_ENTRIES').default(10_000).argParser(integer(2, 100_000_000)))
@@ -106,6 +109,7 @@ interface RawOptions {
   joinDns?: string;
   learner: boolean | string;
   groups: number;
+  stateMachine: 'sql' | 'kv';
   heartbeatMs: number;
   electionTimeoutMs: number;
   snapshotEntries: number;
@@ -148,6 +152,7 @@ export function toConfig(o: RawOptions): EngineConfig {
     joinDns,
     learner: bool(o.learner, '--learner / LEVIATHAN_LEARNER'),
     groups: o.groups,
+    stateMachine: o.stateMachine,
     heartbeatMs: o.heartbeatMs,
     electionTimeoutMs: o.electionTimeoutMs,
     snapshotEntries: o.snapshotEntries,

@@ -12,6 +12,10 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { AdminServiceClient, AdminServiceService } from '../gen/leviathan/admin/v1/admin.js';
 import { KvServiceService } from '../gen/leviathan/kv/v1/kv.js';
+import { DatabaseServiceService } from '../gen/leviathan/sql/v1/sql.js';
+import { SqlDatabase } from '../sql/database.js';
+import { databaseService } from '../sql/database-service.js';
+import { SqlStateMachine } from '../sql/sql-state-machine.js';
 import { RaftTransportServiceService } from '../gen/leviathan/raft/v1/raft.js';
 import { KvStateMachine } from '../kv/kv-state-machine.js';
 import { NodeHost } from '../node/index.js';
@@ -29,6 +33,7 @@ import type { EngineMetrics } from './metrics.js';
 
 export const ENGINE_VERSION = '0.1.0';
 const KV_SERVICE = 'leviathan.kv.v1.KvService';
+const SQL_SERVICE = 'leviathan.sql.v1.DatabaseService';
 
 export interface Engine {
   readonly config: EngineConfig;
@@ -102,7 +107,8 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
       electionTicks: Math.max(3, Math.round(config.electionTimeoutMs / tickMs)),
       snapshotEntries: config.snapshotEntries,
       logger,
-      stateMachine: () => new KvStateMachine(),
+      stateMachine: (groupId) =>
+        config.stateMachine === 'sql' ? new SqlStateMachine({ file: joinPath(config.dataDir, `sql-group-${groupId}.sqlite`), logger }) : new KvStateMachine(),
       metrics: metrics.host,
       // Fail-stop: the process exits and its supervisor (kubelet, make dev) restarts it from disk.
       onFatal: () => process.exit(1),
@@ -114,13 +120,17 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     let joining = needsJoin().length > 0 && (config.join.length > 0 || config.joinDns !== null);
 
     const server = new grpc.Server(PEER_SERVER_OPTIONS);
-    const health = new HealthImplementation({ '': 'SERVING', [KV_SERVICE]: 'NOT_SERVING' });
+    // The client-facing service of this node's kind is SERVING once the node is ready.
+    const clientService = config.stateMachine === 'sql' ? SQL_SERVICE : KV_SERVICE;
+    const health = new HealthImplementation({ '': 'SERVING', [clientService]: 'NOT_SERVING' });
     health.addToServer(server);
     server.addService(RaftTransportServiceService, host.transport.service());
     const node = { name: identity.name, incarnation: identity.incarnation, address: config.advertise, version: ENGINE_VERSION };
     const requestTimeoutMs = config.requestTimeoutMs;
     server.addService(AdminServiceService, adminService({ host, node, metrics, logger, requestTimeoutMs, joinTimeoutMs: Math.max(requestTimeoutMs, 120_000) }));
-    server.addService(KvServiceService, kvService({ host, metrics, logger, requestTimeoutMs }));
+    const database = new SqlDatabase({ host, groupId: 0, requestTimeoutMs, self: config.advertise });
+    if (config.stateMachine === 'sql') server.addService(DatabaseServiceService, databaseService({ database, metrics, logger, requestTimeoutMs }));
+    else server.addService(KvServiceService, kvService({ host, metrics, logger, requestTimeoutMs }));
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });
@@ -139,7 +149,7 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
           g.registerAddress(selfId, config.advertise, requestTimeoutMs).catch((err: Error) => logger.debug({ group: g.id, err: err.message }, 'address registration failed; will retry'));
         }
       }
-      health.setStatus(KV_SERVICE, readiness(host, notReady()).ready ? 'SERVING' : 'NOT_SERVING');
+      health.setStatus(clientService, readiness(host, notReady()).ready ? 'SERVING' : 'NOT_SERVING');
     }, 1_000);
 
     if (joining) {
@@ -184,7 +194,7 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
         closed = true;
         clearInterval(housekeeping);
         health.setStatus('', 'NOT_SERVING');
-        health.setStatus(KV_SERVICE, 'NOT_SERVING');
+        health.setStatus(clientService, 'NOT_SERVING');
         await host.shutdown(config.shutdownHandoverMs);
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
@@ -200,6 +210,8 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
           http.close(() => resolve());
           http.closeAllConnections();
         });
+        database.close();
+        for (const g of host.groups.values()) if (g.stateMachine instanceof SqlStateMachine) g.stateMachine.close();
         store.close();
         logger.info({ member: selfId }, 'engine stopped');
       },

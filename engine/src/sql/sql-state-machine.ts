@@ -283,6 +283,15 @@ export class SqlStateMachine implements StateMachine {
 
   // ---- reads -----------------------------------------------------------------------------------
 
+  /** Whether a statement only reads; one that cannot be prepared (yet) counts as a write. */
+  isReadOnly(sql: string): boolean {
+    try {
+      return this.prepare(rewriteClockKeywords(sql)).readonly && refusal(sql, true) === null;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Runs read-only statements against the current state (between applies, so it is always a
    * whole number of entries). "Now" for the date functions is the caller's clock here: a read

@@ -29,6 +29,8 @@ export interface ClusterOptions {
   readonly groups?: number;
   /** Extra flags for every node. */
   readonly flags?: readonly string[];
+  /** What the nodes replicate (default kv, the test key-value store). */
+  readonly stateMachine?: 'sql' | 'kv';
   /** Route peer traffic through the fault proxies (default true; benchmarks turn it off). */
   readonly proxies?: boolean;
   /** Parent of the cluster's temporary directory (default: the OS temp dir). */
@@ -226,6 +228,7 @@ export class EngineCluster {
       '--election-timeout-ms', String(o.electionTimeoutMs ?? 500),
       '--snapshot-entries', String(o.snapshotEntries ?? 10_000),
       '--groups', String(o.groups ?? 1),
+      '--state-machine', o.stateMachine ?? 'kv',
       '--request-timeout-ms', '5000',
       '--shutdown-handover-ms', '2000',
       ...(o.flags ?? []),
