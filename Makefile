@@ -55,6 +55,7 @@ endif
 bench: gen ## Benchmarks, each beside a peer or physical limit measured in the same run
 	$(NPX) tsx engine/bench/raft-core.ts
 	$(NPX) tsx engine/bench/replicated-writes.ts
+	$(NPX) tsx engine/bench/sql-vs-rqlite.ts
 
 dev: gen ## Run a local 3-node engine cluster on loopback (data in .leviathan-dev/; ARGS=--help)
 	$(NPX) tsx engine/scripts/dev-cluster.ts $(ARGS)

@@ -67,9 +67,9 @@ function main(): void {
   console.log('  node     gRPC (admin, kv, health)   HTTP (/raft/status, /metrics, /readyz)');
   for (const n of nodes) console.log(`  ${n.name}   ${n.grpc.padEnd(25)}  http://${n.http}/raft/status`);
   const endpoints = nodes.map((n) => n.grpc).join(',');
-  console.log(`\nTry:  npx tsx engine/src/cli/main.ts --endpoints ${endpoints} status`);
-  console.log(`      npx tsx engine/src/cli/main.ts --endpoints ${endpoints} put greeting hello`);
-  console.log(`      npx tsx engine/src/cli/main.ts --endpoints ${endpoints} get greeting`);
+  console.log(`\nSQL shell:  npx tsx engine/src/cli/leviathan.ts --endpoints ${endpoints}`);
+  console.log(`HTTP:       curl -s -XPOST 'http://${first.http}/db/execute' -H 'content-type: application/json' -d '["CREATE TABLE t (v TEXT)"]'`);
+  console.log(`Members:    npx tsx engine/src/cli/main.ts --endpoints ${endpoints} status`);
   console.log('Ctrl-C stops every node (leaders hand over first).\n');
 
   const procs: ChildProcess[] = [];
