@@ -15,6 +15,7 @@ import { KvServiceService } from '../gen/leviathan/kv/v1/kv.js';
 import { DatabaseServiceService } from '../gen/leviathan/sql/v1/sql.js';
 import { SqlDatabase } from '../sql/database.js';
 import { databaseService } from '../sql/database-service.js';
+import { sqlHttpHandler } from '../sql/http-api.js';
 import { SqlStateMachine } from '../sql/sql-state-machine.js';
 import { RaftTransportServiceService } from '../gen/leviathan/raft/v1/raft.js';
 import { KvStateMachine } from '../kv/kv-state-machine.js';
@@ -136,7 +137,8 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     });
     host.start();
     const notReady = (): string | null => (joining ? 'joining the cluster' : null);
-    const http: HttpServer = await startHttp(config.httpListen, { host, metrics, logger, node: { ...node, address: config.advertise }, notReadyReason: notReady });
+    const extraRoutes = config.stateMachine === 'sql' ? sqlHttpHandler(database, { host, groupId: 0, requestTimeoutMs, logger, node: { ...node, address: config.advertise } }) : undefined;
+    const http: HttpServer = await startHttp(config.httpListen, { host, metrics, logger, node: { ...node, address: config.advertise }, notReadyReason: notReady, extraRoutes });
     const httpAddress = http.address();
     const httpPort = typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : 0;
     logger.info({ member: selfId, grpc: `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${grpcPort}`, http: httpPort, advertise: config.advertise }, 'engine started');

@@ -4,9 +4,10 @@
  *   /readyz       200 when every group has a leader and this node is a member of it
  *   /metrics      Prometheus text format
  *   /raft/status  JSON: this node and every group's state
+ * and whatever `extraRoutes` serves (the SQL HTTP API, engine/src/sql/http-api.ts), any method.
  */
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { groupView } from '../node/index.js';
 import type { NodeHost } from '../node/index.js';
@@ -19,6 +20,8 @@ export interface HttpDeps {
   readonly node: Record<string, string>;
   /** Why the node is not ready yet (e.g. still joining), or null. */
   readonly notReadyReason: () => string | null;
+  /** More routes, consulted for any path the built-in ones do not serve: true if it took the request. */
+  readonly extraRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 export function readiness(host: NodeHost, extra: string | null): { ready: boolean; reasons: string[] } {
@@ -34,11 +37,13 @@ export function readiness(host: NodeHost, extra: string | null): { ready: boolea
 
 export function startHttp(listen: string, deps: HttpDeps): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const send = (code: number, type: string, body: string): void => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    const builtIn = path === '/livez' || path === '/readyz' || path === '/metrics' || path === '/raft/status';
+    if (!builtIn && deps.extraRoutes?.(req, res, path)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     switch (path) {
       case '/livez':

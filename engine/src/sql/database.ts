@@ -195,7 +195,7 @@ export class SqlDatabase {
   /** A consistent copy of the database, as fresh as a linearizable read. */
   async backup(deadline: number): Promise<BackupResponse[]> {
     const index = await this.group().linearizableRead(this.budget(deadline));
-    const data = this.machine().snapshot();
+    const data = withoutWalHeader(Buffer.from(this.machine().snapshot()));
     const out: BackupResponse[] = [];
     for (let off = 0; off < data.length || off === 0; off += BACKUP_CHUNK) {
       out.push({ data: Buffer.from(data.subarray(off, off + BACKUP_CHUNK)), index: BigInt(off === 0 ? index : 0) });
@@ -205,7 +205,8 @@ export class SqlDatabase {
   }
 
   /** Replaces the database on every replica with a SQLite file's contents, through the log. */
-  async restore(data: Uint8Array, deadline: number): Promise<number> {
+  async restore(file: Uint8Array, deadline: number): Promise<number> {
+    const data = withoutWalHeader(Buffer.from(file));
     checkDatabaseFile(data);
     const g = this.group();
     if (!g.isLeader()) {
@@ -222,6 +223,21 @@ export class SqlDatabase {
   close(): void {
     for (const c of this.clients.values()) c.close();
   }
+}
+
+/**
+ * Marks a SQLite file image as a rollback-journal database (header bytes 18 and 19: 1, not 2 for
+ * WAL), in place. sqlite3_serialize copies a WAL database's header as it is, and such an image
+ * cannot be opened in memory (deserialize: "unable to open database file"), so Restore's check
+ * would refuse our own backups. The image holds every committed page already: only the journal
+ * mode recorded in the header changes (the state machine turns WAL back on when it opens it).
+ */
+export function withoutWalHeader(file: Buffer): Buffer {
+  if (file.length >= 100 && file.subarray(0, 16).toString('latin1') === SQLITE_HEADER && file[18] === 2 && file[19] === 2) {
+    file[18] = 1;
+    file[19] = 1;
+  }
+  return file;
 }
 
 /** Refuses anything that is not a readable SQLite database, before it reaches the log. */
