@@ -34,8 +34,11 @@ import { SqlStateMachine } from './sql-state-machine.js';
 
 export const FORWARDED_KEY = 'leviathan-forwarded';
 const SQLITE_HEADER = 'SQLite format 3\0';
-/** Largest database a Restore accepts (it travels as one log entry). */
-export const MAX_RESTORE_BYTES = 512 << 20;
+/**
+ * Largest database a Restore accepts. It travels as one log entry, so one append message must
+ * carry it within the peer transport's 64 MiB gRPC message limit, with room to spare.
+ */
+export const MAX_RESTORE_BYTES = 48 << 20;
 const BACKUP_CHUNK = 1 << 20;
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
