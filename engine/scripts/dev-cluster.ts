@@ -64,7 +64,7 @@ function main(): void {
   const resume = nodes.some(hasData);
 
   console.log(`Leviathan dev cluster: ${o.nodes} engine processes, data in ${dataDir}${resume ? ' (resuming)' : ''}\n`);
-  console.log('  node     gRPC (admin, kv, health)   HTTP (/raft/status, /metrics, /readyz)');
+  console.log('  node     gRPC (SQL, admin, health)  HTTP (SQL, /raft/status, /metrics, /readyz)');
   for (const n of nodes) console.log(`  ${n.name}   ${n.grpc.padEnd(25)}  http://${n.http}/raft/status`);
   const endpoints = nodes.map((n) => n.grpc).join(',');
   console.log(`\nSQL shell:  npx tsx engine/src/cli/leviathan.ts --endpoints ${endpoints}`);
