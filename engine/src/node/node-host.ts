@@ -115,12 +115,28 @@ export class NodeHost {
     this.schedule();
   }
 
-  /** Creates a group on this node (persisted), or returns it if it exists. */
-  addGroup(groupId: number, config: ClusterConfig = EMPTY_CONFIG): RaftGroup {
+  /**
+   * Creates a group on this node (persisted, with `meta` saying what it is for), or returns it
+   * if it exists. The state machine factory runs after the store has the group and its meta.
+   */
+  addGroup(groupId: number, config: ClusterConfig = EMPTY_CONFIG, meta: string | null = null): RaftGroup {
     const existing = this.groups.get(groupId);
     if (existing !== undefined) return existing;
-    if (!this.options.store.hasGroup(groupId)) this.options.store.createGroup(groupId, config);
+    if (!this.options.store.hasGroup(groupId)) this.options.store.createGroup(groupId, config, meta);
     return this.openGroup(groupId);
+  }
+
+  /**
+   * Stops serving a group and deletes everything stored for it (its topic was deleted). Calls
+   * waiting on it fail; messages that still arrive for it are dropped.
+   */
+  removeGroup(groupId: number): void {
+    const g = this.groups.get(groupId);
+    if (g !== undefined) {
+      g.failAll(new NodeError('NOT_FOUND', `group ${groupId} was deleted`));
+      this.groups.delete(groupId);
+    }
+    if (this.options.store.hasGroup(groupId)) this.options.store.deleteGroup(groupId);
   }
 
   private openGroup(groupId: number): RaftGroup {

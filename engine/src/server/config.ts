@@ -25,8 +25,11 @@ export interface EngineConfig {
   readonly learner: boolean;
   /** Raft groups this node hosts (ids 0..groups-1). */
   readonly groups: number;
-  /** What the groups replicate: the SQL database, or the built-in key-value store (tests). */
-  readonly stateMachine: 'sql' | 'kv';
+  /**
+   * What the node serves: the SQL database, priority topics (group 0 is the topic catalog,
+   * partitions are created as topics are), or the built-in key-value store (tests).
+   */
+  readonly stateMachine: 'sql' | 'topic' | 'kv';
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: number;
   readonly snapshotEntries: number;
@@ -87,7 +90,7 @@ export function buildCommand(): Command {
     .addOption(opt('--join-dns <name:port>', 'DNS name whose addresses are existing members (e.g. a headless Service)', 'LEVIATHAN_JOIN_DNS').argParser(hostPort()))
     .addOption(new Option('--learner', 'join as a learner and stay one (default: become a voter once caught up) [env: LEVIATHAN_LEARNER=true]').default(false))
     .addOption(opt('--groups <n>', 'number of Raft groups hosted (ids 0..n-1)', 'LEVIATHAN_GROUPS').default(1).argParser(integer(1, 1024)))
-    .addOption(opt('--state-machine <kind>', 'what the groups replicate: sql (the Leviathan database) or kv (a test key-value store)', 'LEVIATHAN_STATE_MACHINE').choices(['sql', 'kv']).default('sql'))
+    .addOption(opt('--state-machine <kind>', 'what the node serves: sql (the Leviathan database), topic (Disheap priority topics) or kv (a test key-value store)', 'LEVIATHAN_STATE_MACHINE').choices(['sql', 'topic', 'kv']).default('sql'))
     .addOption(opt('--heartbeat-ms <ms>', 'leader heartbeat interval (also the tick length)', 'LEVIATHAN_HEARTBEAT_MS').default(100).argParser(integer(5, 60_000)))
     .addOption(opt('--election-timeout-ms <ms>', 'base election timeout (randomised up to twice this)', 'LEVIATHAN_ELECTION_TIMEOUT_MS').default(1000).argParser(integer(20, 600_000)))
     .addOption(opt('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries', 'LEVIATHAN_SNAPSHOT_ENTRIES').default(10_000).argParser(integer(2, 100_000_000)))
@@ -109,7 +112,7 @@ interface RawOptions {
   joinDns?: string;
   learner: boolean | string;
   groups: number;
-  stateMachine: 'sql' | 'kv';
+  stateMachine: 'sql' | 'topic' | 'kv';
   heartbeatMs: number;
   electionTimeoutMs: number;
   snapshotEntries: number;
@@ -138,6 +141,9 @@ export function toConfig(o: RawOptions): EngineConfig {
   }
   if (o.electionTimeoutMs < 3 * o.heartbeatMs) {
     throw new ConfigError(`--election-timeout-ms (${o.electionTimeoutMs}) must be at least 3 times --heartbeat-ms (${o.heartbeatMs}), or followers time out between heartbeats`);
+  }
+  if (o.stateMachine === 'topic' && o.groups !== 1) {
+    throw new ConfigError('--groups does not apply to topic nodes: they host the topic catalog, and partitions are created as topics are made');
   }
   const listenPort = o.listen.slice(o.listen.lastIndexOf(':') + 1);
   if (o.advertise === undefined && listenPort === '0') throw new ConfigError('--listen with port 0 needs an explicit --advertise');

@@ -19,6 +19,12 @@ import { sqlHttpHandler } from '../sql/http-api.js';
 import { SqlStateMachine } from '../sql/sql-state-machine.js';
 import { RaftTransportServiceService } from '../gen/leviathan/raft/v1/raft.js';
 import { KvStateMachine } from '../kv/kv-state-machine.js';
+import { DisheapService } from '../gen/disheap/v1/disheap.js';
+import { TopicExtensionsServiceService } from '../gen/leviathan/topic/v1/topic.js';
+import { TopicGroupServiceService } from '../gen/leviathan/topic/v1/group.js';
+import { disheapService, topicExtensionsService } from '../topic/disheap-service.js';
+import { TopicApi } from '../topic/topic-api.js';
+import { TopicRuntime } from '../topic/topic-runtime.js';
 import { NodeHost } from '../node/index.js';
 import { isMember } from '../raft/index.js';
 import { LogStore, memberId } from '../storage/index.js';
@@ -35,6 +41,7 @@ import type { EngineMetrics } from './metrics.js';
 export const ENGINE_VERSION = '0.1.0';
 const KV_SERVICE = 'leviathan.kv.v1.KvService';
 const SQL_SERVICE = 'leviathan.sql.v1.DatabaseService';
+const DISHEAP_SERVICE = 'disheap.v1.Disheap';
 
 export interface Engine {
   readonly config: EngineConfig;
@@ -100,6 +107,29 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
 
     const metrics = createMetrics();
     const tickMs = config.heartbeatMs;
+    const topics =
+      config.stateMachine === 'topic'
+        ? new TopicRuntime({
+            selfId,
+            logger,
+            requestTimeoutMs: config.requestTimeoutMs,
+            // A partition this node was placed in under an earlier incarnation: join it like group 0.
+            join: async (groupId) => {
+              const targets = [...(host.groups.get(0)?.status().config.voters ?? [])].filter((id) => id !== selfId).map((id) => host.resolve(id)).filter((a): a is string => a !== undefined);
+              let last: unknown = new Error('no other topic node known');
+              for (const target of targets) {
+                try {
+                  await requestJoin(target, { groupId, memberId: selfId, address: config.advertise, learnerOnly: false });
+                  logger.info({ group: groupId, via: target }, 'joined a partition');
+                  return;
+                } catch (err) {
+                  last = err;
+                }
+              }
+              throw last;
+            },
+          })
+        : null;
     const host = new NodeHost({
       store,
       selfId,
@@ -109,12 +139,17 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
       snapshotEntries: config.snapshotEntries,
       logger,
       stateMachine: (groupId) =>
-        config.stateMachine === 'sql' ? new SqlStateMachine({ file: joinPath(config.dataDir, `sql-group-${groupId}.sqlite`), logger }) : new KvStateMachine(),
+        topics !== null
+          ? topics.stateMachineFor(groupId, store.groupMeta(groupId))
+          : config.stateMachine === 'sql'
+            ? new SqlStateMachine({ file: joinPath(config.dataDir, `sql-group-${groupId}.sqlite`), logger })
+            : new KvStateMachine(),
       metrics: metrics.host,
       // Fail-stop: the process exits and its supervisor (kubelet, make dev) restarts it from disk.
       onFatal: () => process.exit(1),
     });
     metrics.attach(host);
+    topics?.attach(host);
 
     // A member with no configuration in some group never finished joining it.
     const needsJoin = (): number[] => [...host.groups.values()].filter((g) => !isMember(g.status().config, selfId)).map((g) => g.id);
@@ -122,7 +157,7 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
 
     const server = new grpc.Server(PEER_SERVER_OPTIONS);
     // The client-facing service of this node's kind is SERVING once the node is ready.
-    const clientService = config.stateMachine === 'sql' ? SQL_SERVICE : KV_SERVICE;
+    const clientService = config.stateMachine === 'sql' ? SQL_SERVICE : config.stateMachine === 'topic' ? DISHEAP_SERVICE : KV_SERVICE;
     const health = new HealthImplementation({ '': 'SERVING', [clientService]: 'NOT_SERVING' });
     health.addToServer(server);
     server.addService(RaftTransportServiceService, host.transport.service());
@@ -131,11 +166,17 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     server.addService(AdminServiceService, adminService({ host, node, metrics, logger, requestTimeoutMs, joinTimeoutMs: Math.max(requestTimeoutMs, 120_000) }));
     const database = new SqlDatabase({ host, groupId: 0, requestTimeoutMs, self: config.advertise });
     if (config.stateMachine === 'sql') server.addService(DatabaseServiceService, databaseService({ database, metrics, logger, requestTimeoutMs }));
-    else server.addService(KvServiceService, kvService({ host, metrics, logger, requestTimeoutMs }));
+    else if (topics !== null) {
+      const api = new TopicApi(topics, requestTimeoutMs);
+      server.addService(DisheapService, disheapService({ api, metrics, logger }));
+      server.addService(TopicExtensionsServiceService, topicExtensionsService({ api, metrics, logger }));
+      server.addService(TopicGroupServiceService, topics.groupService());
+    } else server.addService(KvServiceService, kvService({ host, metrics, logger, requestTimeoutMs }));
     const grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });
     host.start();
+    topics?.start();
     const notReady = (): string | null => (joining ? 'joining the cluster' : null);
     const extraRoutes = config.stateMachine === 'sql' ? sqlHttpHandler(database, { host, groupId: 0, requestTimeoutMs, logger, node: { ...node, address: config.advertise } }) : undefined;
     const http: HttpServer = await startHttp(config.httpListen, { host, metrics, logger, node: { ...node, address: config.advertise }, notReadyReason: notReady, extraRoutes });
@@ -195,6 +236,7 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
         if (closed) return;
         closed = true;
         clearInterval(housekeeping);
+        topics?.stop();
         health.setStatus('', 'NOT_SERVING');
         health.setStatus(clientService, 'NOT_SERVING');
         await host.shutdown(config.shutdownHandoverMs);

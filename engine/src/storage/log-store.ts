@@ -13,7 +13,7 @@ import { GroupLog } from './group-log.js';
 import type { GroupReads } from './group-log.js';
 import { CorruptStorageError, GroupScan, checkHardState, checkSnapshot } from './verify.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -27,6 +27,11 @@ const SCHEMA = `
     kind INTEGER NOT NULL, payload BLOB NOT NULL, crc INTEGER NOT NULL,
     PRIMARY KEY (group_id, idx)) WITHOUT ROWID;
   CREATE TABLE recovery_fence (group_id INTEGER PRIMARY KEY, idx INTEGER NOT NULL);
+`;
+
+/** Version 2: what a group is for (a topic partition's name and index), written at its creation. */
+const SCHEMA_V2 = `
+  CREATE TABLE group_meta (group_id INTEGER PRIMARY KEY, meta TEXT NOT NULL);
 `;
 
 export interface Identity {
@@ -84,6 +89,8 @@ function statements(db: Database.Database) {
     deleteFence: db.prepare<[number]>('DELETE FROM recovery_fence WHERE group_id = ?'),
     getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
     putMeta: db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?)'),
+    putGroupMeta: db.prepare<[number, string]>('INSERT OR REPLACE INTO group_meta (group_id, meta) VALUES (?, ?)'),
+    getGroupMeta: db.prepare<[number], { meta: string }>('SELECT meta FROM group_meta WHERE group_id = ?'),
   };
 }
 
@@ -142,9 +149,10 @@ export class LogStore {
       if (version > SCHEMA_VERSION) {
         throw new Error(`${path} has storage schema version ${version}, newer than this engine's ${SCHEMA_VERSION}: run a newer engine`);
       }
-      if (version === 0) {
+      if (version < SCHEMA_VERSION) {
         db.transaction(() => {
-          db.exec(SCHEMA);
+          if (version === 0) db.exec(SCHEMA);
+          if (version < 2) db.exec(SCHEMA_V2);
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
         })();
       }
@@ -199,8 +207,11 @@ export class LogStore {
     return this.groups.has(groupId);
   }
 
-  /** A new group at index 0; an empty config makes a member that a leader will add later. */
-  createGroup(groupId: number, initialConfig: ClusterConfig): GroupLog {
+  /**
+   * A new group at index 0; an empty config makes a member that a leader will add later.
+   * `meta` says what the group is for (opaque to the store), written in the same transaction.
+   */
+  createGroup(groupId: number, initialConfig: ClusterConfig, meta: string | null = null): GroupLog {
     checkGroupId(groupId);
     if (this.groups.has(groupId)) throw new RaftError('INVALID_ARGUMENT', `group ${groupId} already exists`);
     const snapshot: Snapshot = { meta: { index: 0, term: 0, time: 0, config: initialConfig }, data: new Uint8Array(0) };
@@ -208,10 +219,28 @@ export class LogStore {
     this.db.transaction(() => {
       this.sql.putSnapshot.run(snapshotRow(groupId, snapshot));
       this.sql.putHardState.run(hardStateRow(groupId, hardState));
+      if (meta !== null) this.sql.putGroupMeta.run(groupId, meta);
     })();
     const g = new GroupLog(groupId, this.reads, this.cacheBytes, { hardState, snapshot: snapshot.meta, terms: [], times: [] });
     this.groups.set(groupId, g);
     return g;
+  }
+
+  /** What `createGroup` recorded the group is for; null when nothing was. */
+  groupMeta(groupId: number): string | null {
+    return this.sql.getGroupMeta.get(groupId)?.meta ?? null;
+  }
+
+  /** Drops a group and everything stored for it, in one transaction. */
+  deleteGroup(groupId: number): void {
+    checkGroupId(groupId);
+    this.db.transaction(() => {
+      for (const table of ['entry', 'hard_state', 'snapshot', 'recovery_fence', 'group_meta']) {
+        this.db.prepare(`DELETE FROM ${table} WHERE group_id = ?`).run(groupId);
+      }
+    })();
+    this.groups.delete(groupId);
+    this.fences.delete(groupId);
   }
 
   group(groupId: number): GroupLog {

@@ -1,23 +1,26 @@
 /**
  * One topic partition as a Raft state machine: commands are JSON documents with a `type` field
- * (bigint priorities as decimal strings, payloads as base64), applied to a `PartitionState`
- * with the entry's time and a seed from its (index, term). Results are the state's result
- * objects (payloads as bytes, priorities as bigints), handed to the proposer in-process.
+ * (bigint priorities as decimal strings, payloads as base64; a prepare's items are enqueues'
+ * JSON forms without their `type`), applied to a `PartitionState` with the entry's time and a
+ * seed from its (index, term). Results are the state's result objects (payloads as bytes,
+ * priorities as bigints), handed to the proposer in-process.
  */
 import type { AppliedCommand, StateMachine } from '../node/state-machine.js';
-import type { PartitionCommand, PartitionConfig, PartitionResult, Failure, ProducerRef } from './partition-state.js';
+import type { EnqueueArgs, PartitionCommand, PartitionConfig, PartitionConfigPatch, PartitionResult, Failure, ProducerRef } from './partition-state.js';
 import { DEFAULT_PARTITION_CONFIG, PartitionState, seedFor } from './partition-state.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+function encodeEnqueue(a: EnqueueArgs): Record<string, unknown> {
+  return { ...a, payload: Buffer.from(a.payload.buffer, a.payload.byteOffset, a.payload.byteLength).toString('base64'), priority: a.priority.toString() };
+}
+
 /** The JSON form of a command. */
 export function encodePartitionCommand(c: PartitionCommand): Uint8Array {
-  const doc: Record<string, unknown> = { ...c };
-  if (c.type === 'enqueue') {
-    doc.payload = Buffer.from(c.payload.buffer, c.payload.byteOffset, c.payload.byteLength).toString('base64');
-    doc.priority = c.priority.toString();
-  }
+  let doc: Record<string, unknown> = { ...c };
+  if (c.type === 'enqueue') doc = encodeEnqueue(c);
+  else if (c.type === 'prepare') doc = { type: 'prepare', txnId: c.txnId, enqueues: c.enqueues.map(encodeEnqueue) };
   return encoder.encode(JSON.stringify(doc));
 }
 
@@ -34,7 +37,83 @@ function optString(v: unknown, name: string): string | undefined | Failure {
   if (v === undefined || v === null) return undefined;
   return typeof v === 'string' ? v : bad(`${name} must be a string`);
 }
-const isFailure = (v: unknown): v is Failure => typeof v === 'object' && v !== null && (v as { ok?: unknown }).ok === false;
+/** Whether a command's result (or a decode) is a failure: `{ok: false, error, message}`. */
+export const isPartitionFailure = (v: unknown): v is Failure => typeof v === 'object' && v !== null && (v as { ok?: unknown }).ok === false;
+const isFailure = isPartitionFailure;
+
+/** An enqueue's fields (the JSON form, `type` aside). */
+function decodeEnqueue(c: Record<string, unknown>): EnqueueArgs | Failure {
+  if (typeof c.payload !== 'string' || !BASE64.test(c.payload)) return bad('payload must be base64');
+  if (typeof c.priority !== 'string' || !INT64.test(c.priority)) return bad('priority must be an integer in a decimal string');
+  const maxRetries = optNumber(c.maxRetries, 'maxRetries');
+  const notBeforeMs = optNumber(c.notBeforeMs, 'notBeforeMs');
+  if (isFailure(maxRetries)) return maxRetries;
+  if (isFailure(notBeforeMs)) return notBeforeMs;
+  let producer: ProducerRef | undefined;
+  if (c.producer !== undefined && c.producer !== null) {
+    const p = c.producer as Record<string, unknown>;
+    if (typeof p !== 'object' || typeof p.id !== 'string' || typeof p.epoch !== 'number' || typeof p.sequence !== 'number') {
+      return bad('producer must be {id: string, epoch: number, sequence: number}');
+    }
+    producer = { id: p.id, epoch: p.epoch, sequence: p.sequence };
+  }
+  return {
+    payload: new Uint8Array(Buffer.from(c.payload, 'base64')),
+    priority: BigInt(c.priority),
+    ...(producer === undefined ? {} : { producer }),
+    ...(maxRetries === undefined ? {} : { maxRetries }),
+    ...(notBeforeMs === undefined ? {} : { notBeforeMs }),
+  };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const CONFIG_FIELDS: Record<string, 'string' | 'number' | 'object'> = {
+  mode: 'string',
+  visibilityTimeoutMs: 'number',
+  maxRetries: 'number',
+  retentionMs: 'number',
+  dlq: 'object',
+  maxPayloadBytes: 'number',
+  dedupWindowMs: 'number',
+  backoff: 'object',
+  maxVisibilityTimeoutMs: 'number',
+  maxDelayMs: 'number',
+  txnMemoryMs: 'number',
+  maxLogRecords: 'number',
+};
+const NESTED_FIELDS: Record<string, Record<string, 'boolean' | 'number'>> = {
+  dlq: { enabled: 'boolean', retentionMs: 'number' },
+  backoff: { baseMs: 'number', maxMs: 'number' },
+};
+
+/** A configure's patch: known fields of the right JSON types (null: absent); bounds are the state's. */
+function decodeConfigPatch(v: unknown): PartitionConfigPatch | Failure {
+  if (!isObject(v)) return bad('config must be an object');
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const kind = CONFIG_FIELDS[k];
+    if (kind === undefined) return bad(`unknown config field ${JSON.stringify(k)}`);
+    if (x === undefined || x === null) continue;
+    if (kind !== 'object') {
+      if (typeof x !== kind) return bad(`config.${k} must be a ${kind}`);
+      out[k] = x;
+      continue;
+    }
+    if (!isObject(x)) return bad(`config.${k} must be an object`);
+    const fields = NESTED_FIELDS[k] as Record<string, 'boolean' | 'number'>;
+    const nested: Record<string, unknown> = {};
+    for (const [nk, nx] of Object.entries(x)) {
+      const nkind = fields[nk];
+      if (nkind === undefined) return bad(`unknown config field ${JSON.stringify(`${k}.${nk}`)}`);
+      if (nx === undefined || nx === null) continue;
+      if (typeof nx !== nkind) return bad(`config.${k}.${nk} must be a ${nkind}`);
+      nested[nk] = nx;
+    }
+    out[k] = nested;
+  }
+  return out as PartitionConfigPatch;
+}
 
 /** Parses a command's JSON form; the bounds are checked by the state when it is applied. */
 export function decodePartitionCommand(bytes: Uint8Array): PartitionCommand | Failure {
@@ -49,28 +128,8 @@ export function decodePartitionCommand(bytes: Uint8Array): PartitionCommand | Fa
   const str = (name: string): string | Failure => (typeof c[name] === 'string' ? (c[name] as string) : bad(`${name} must be a string`));
   switch (c.type) {
     case 'enqueue': {
-      if (typeof c.payload !== 'string' || !BASE64.test(c.payload)) return bad('payload must be base64');
-      if (typeof c.priority !== 'string' || !INT64.test(c.priority)) return bad('priority must be an integer in a decimal string');
-      const maxRetries = optNumber(c.maxRetries, 'maxRetries');
-      const notBeforeMs = optNumber(c.notBeforeMs, 'notBeforeMs');
-      if (isFailure(maxRetries)) return maxRetries;
-      if (isFailure(notBeforeMs)) return notBeforeMs;
-      let producer: ProducerRef | undefined;
-      if (c.producer !== undefined && c.producer !== null) {
-        const p = c.producer as Record<string, unknown>;
-        if (typeof p !== 'object' || typeof p.id !== 'string' || typeof p.epoch !== 'number' || typeof p.sequence !== 'number') {
-          return bad('producer must be {id: string, epoch: number, sequence: number}');
-        }
-        producer = { id: p.id, epoch: p.epoch, sequence: p.sequence };
-      }
-      return {
-        type: 'enqueue',
-        payload: new Uint8Array(Buffer.from(c.payload, 'base64')),
-        priority: BigInt(c.priority),
-        ...(producer === undefined ? {} : { producer }),
-        ...(maxRetries === undefined ? {} : { maxRetries }),
-        ...(notBeforeMs === undefined ? {} : { notBeforeMs }),
-      };
+      const e = decodeEnqueue(c);
+      return isFailure(e) ? e : { type: 'enqueue', ...e };
     }
     case 'pop': {
       const consumer = str('consumer');
@@ -115,6 +174,33 @@ export function decodePartitionCommand(bytes: Uint8Array): PartitionCommand | Fa
       if (isFailure(messageId)) return messageId;
       if (isFailure(reason)) return reason;
       return { type: 'moveToDlq', messageId, ...(reason === undefined ? {} : { reason }) };
+    }
+    case 'configure': {
+      const config = decodeConfigPatch(c.config);
+      return isFailure(config) ? config : { type: 'configure', config };
+    }
+    case 'prepare': {
+      const txnId = str('txnId');
+      if (isFailure(txnId)) return txnId;
+      if (!Array.isArray(c.enqueues)) return bad('enqueues must be a list');
+      const enqueues: EnqueueArgs[] = [];
+      for (const [i, item] of (c.enqueues as unknown[]).entries()) {
+        const e = isObject(item) ? decodeEnqueue(item) : bad('must be an object');
+        if (isFailure(e)) return bad(`enqueues[${i}]: ${e.message}`);
+        enqueues.push(e);
+      }
+      return { type: 'prepare', txnId, enqueues };
+    }
+    case 'commitTxn':
+    case 'abortTxn': {
+      const txnId = str('txnId');
+      return isFailure(txnId) ? txnId : { type: c.type, txnId };
+    }
+    case 'commitOffset': {
+      const group = str('group');
+      if (isFailure(group)) return group;
+      if (typeof c.offset !== 'number') return bad('offset must be a number');
+      return { type: 'commitOffset', group, offset: c.offset };
     }
     default:
       return bad(`unknown command type ${JSON.stringify(c.type)}`);

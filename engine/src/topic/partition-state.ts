@@ -36,7 +36,58 @@
  *    `maxVisibilityTimeoutMs` after now.
  *  - `moveToDlq` of a DLQ message succeeds (alreadyInDlq); it ends any lease.
  *  - `purge` removes every live message (ends leases) and, with `dlq: true`, the DLQ too; dedup
- *    entries stay, so producer retries are still recognised.
+ *    entries stay, so producer retries are still recognised. It touches neither prepared
+ *    transactions, the log, nor consumer-group offsets.
+ *  - `configure` (UpdateHeapConfig): a patch merged into the current config (the nested `dlq`
+ *    and `backoff` field by field; unknown fields refused), then validated as a whole; `mode` may
+ *    not change ('mode is immutable'). It applies from its entry on, to what is already there
+ *    too: the partition advances to `now` under the old config, then again under the new one, so
+ *    a shorter retention (or DLQ retention, dedup window, txn memory, log bound) drops what it no
+ *    longer covers at once, and a longer one keeps messages longer. Enqueue-time checks (payload
+ *    size, delay bound, default maxRetries) apply to later enqueues and prepares; leases keep
+ *    their deadlines; disabling the DLQ keeps its entries until their DLQ retention.
+ *
+ * Transactions (this partition as a two-phase-commit participant of an atomic EnqueueBatch; the
+ * coordinator lives elsewhere):
+ *  - `prepare {txnId, enqueues}` validates every item exactly as enqueue does, all or nothing:
+ *    the first invalid item fails the whole prepare with its error code and its index in the
+ *    message, and nothing is staged. An item whose producer triple is in the dedup window or
+ *    reserved by a staged item (of any prepared txn, this one's earlier items included) is
+ *    answered with that message's id and duplicate=true, and is not staged. Every other item
+ *    takes its sequence number, hence its message id, at prepare, and is staged: invisible (not
+ *    delivered, peeked, returned by `get`, or in the log; counted in `stats().staged`). Its
+ *    producer triple is reserved from prepare on: a plain enqueue or prepare with the same
+ *    triple is its duplicate until the txn is decided. Items are checked once, at prepare, with
+ *    the config of then. A prepared txn stays until decided (never by a timeout here: the
+ *    coordinator's recovery loop reads `preparedTxns()`), and survives snapshots.
+ *  - `commitTxn` makes the staged messages live at the commit time: enqueuedAt = commit time
+ *    (retention and the dedup window run from it, and `live` stays in enqueuedAt order, which the
+ *    retention scan relies on), ready, or delayed if notBeforeMs is still ahead at commit; each
+ *    gets its log record then, in prepare order. They keep the sequence reserved at prepare:
+ *    among equal priorities they are delivered in prepare order, i.e. before messages enqueued
+ *    between their prepare and the commit.
+ *  - `abortTxn` drops the staged messages and releases their reservations. Their sequence
+ *    numbers stay unused; they never took log offsets, so offsets stay dense. Aborting a txn this
+ *    partition does not know records it as aborted, so a late prepare for it is refused.
+ *  - Idempotency: preparing a prepared txn returns its stored result (the items sent again are
+ *    not looked at); preparing a decided one fails TXN_DECIDED (a retried prepare after an abort
+ *    never stages orphans); committing a committed txn is 'already-committed' and aborting an
+ *    aborted one 'already-aborted'; committing an aborted txn or aborting a committed one fails
+ *    TXN_DECIDED; committing an unknown txn answers 'unknown' and changes nothing.
+ *  - A decision is remembered for `txnMemoryMs` from the time it was made (repeating it does not
+ *    extend that), then forgotten: the txn id is unknown again.
+ *
+ * The log (Read) and consumer-group offsets:
+ *  - Every message that becomes live (enqueue, or commit of a staged one) appends a record
+ *    {offset, messageId, priority, payload, enqueuedAt}; offsets are dense from 0. A record is
+ *    dropped when enqueuedAt + retentionMs <= now, and oldest first while there are more than
+ *    `maxLogRecords`. Pops, acks, nacks, the DLQ and purge do not touch it: it is a log, not the
+ *    queue. `read(from, limit)` returns up to min(limit, LIMITS.maxReadBatch) records from
+ *    `from`; `from` below the first retained offset, or past the end (the offset the next record
+ *    will get), fails OUT_OF_RANGE; `from` at the end returns nothing.
+ *  - `commitOffset {group, offset}` stores the group's offset: an integer in [0, end of the log]
+ *    (it may move back, and may be below the first retained offset). At most LIMITS.maxGroups
+ *    groups per partition; a group is never dropped.
  */
 import { IndexedHeap } from './priority-queue.js';
 
@@ -59,7 +110,17 @@ export interface PartitionConfig {
   readonly maxVisibilityTimeoutMs: number;
   /** Upper bound of notBeforeMs - now and of a nack's backoff override. */
   readonly maxDelayMs: number;
+  /** How long a transaction's decision (commit or abort) is remembered after it was made. */
+  readonly txnMemoryMs: number;
+  /** Upper bound on the records the log keeps (>= 1); the oldest go first. */
+  readonly maxLogRecords: number;
 }
+
+/** What `configure` takes: any subset of the fields, the nested ones field by field too. */
+export type PartitionConfigPatch = Partial<Omit<PartitionConfig, 'dlq' | 'backoff'>> & {
+  readonly dlq?: Partial<PartitionConfig['dlq']>;
+  readonly backoff?: Partial<PartitionConfig['backoff']>;
+};
 
 export const DEFAULT_PARTITION_CONFIG: PartitionConfig = {
   mode: 'min',
@@ -72,6 +133,8 @@ export const DEFAULT_PARTITION_CONFIG: PartitionConfig = {
   backoff: { baseMs: 1_000, maxMs: 60_000 },
   maxVisibilityTimeoutMs: 12 * 3600_000,
   maxDelayMs: 30 * 24 * 3600_000,
+  txnMemoryMs: 24 * 3600_000,
+  maxLogRecords: 100_000,
 };
 
 /** Bounds that do not depend on the topic. */
@@ -80,6 +143,12 @@ export const LIMITS = {
   maxRetries: 1000,
   maxNameLength: 256,
   maxReasonLength: 1024,
+  /** Items of one prepare. */
+  maxTxnItems: 1000,
+  /** Records of one read. */
+  maxReadBatch: 1000,
+  /** Consumer groups with an offset in one partition. */
+  maxGroups: 10_000,
   minPriority: -(1n << 63n),
   maxPriority: (1n << 63n) - 1n,
 } as const;
@@ -93,13 +162,18 @@ export function partitionConfig(overrides: Partial<PartitionConfig> = {}): Parti
 }
 
 export function validateConfig(c: PartitionConfig): string | null {
+  if (typeof c !== 'object' || c === null) return 'config must be an object';
   if (c.mode !== 'min' && c.mode !== 'max') return `mode must be 'min' or 'max'`;
+  if (typeof c.dlq !== 'object' || c.dlq === null) return 'dlq must be {enabled, retentionMs}';
+  if (typeof c.backoff !== 'object' || c.backoff === null) return 'backoff must be {baseMs, maxMs}';
   const positive: [string, number][] = [
     ['visibilityTimeoutMs', c.visibilityTimeoutMs],
     ['retentionMs', c.retentionMs],
     ['dlq.retentionMs', c.dlq.retentionMs],
     ['maxPayloadBytes', c.maxPayloadBytes],
     ['maxVisibilityTimeoutMs', c.maxVisibilityTimeoutMs],
+    ['txnMemoryMs', c.txnMemoryMs],
+    ['maxLogRecords', c.maxLogRecords],
   ];
   for (const [name, v] of positive) if (!isPositiveInt(v)) return `${name} must be a positive integer`;
   const nonNegative: [string, number][] = [
@@ -160,6 +234,24 @@ export interface MoveToDlqArgs {
   readonly messageId: string;
   readonly reason?: string;
 }
+export interface ConfigureArgs {
+  readonly config: PartitionConfigPatch;
+}
+export interface PrepareArgs {
+  /** 1..LIMITS.maxNameLength characters. */
+  readonly txnId: string;
+  /** 1..LIMITS.maxTxnItems items. */
+  readonly enqueues: readonly EnqueueArgs[];
+}
+export interface TxnArgs {
+  readonly txnId: string;
+}
+export interface CommitOffsetArgs {
+  /** 1..LIMITS.maxNameLength characters. */
+  readonly group: string;
+  /** The next offset the group will read: an integer in [0, end of the log]. */
+  readonly offset: number;
+}
 
 export type PartitionCommand =
   | ({ readonly type: 'enqueue' } & EnqueueArgs)
@@ -169,7 +261,12 @@ export type PartitionCommand =
   | ({ readonly type: 'extend' } & ExtendArgs)
   | { readonly type: 'tick' }
   | ({ readonly type: 'purge' } & PurgeArgs)
-  | ({ readonly type: 'moveToDlq' } & MoveToDlqArgs);
+  | ({ readonly type: 'moveToDlq' } & MoveToDlqArgs)
+  | ({ readonly type: 'configure' } & ConfigureArgs)
+  | ({ readonly type: 'prepare' } & PrepareArgs)
+  | ({ readonly type: 'commitTxn' } & TxnArgs)
+  | ({ readonly type: 'abortTxn' } & TxnArgs)
+  | ({ readonly type: 'commitOffset' } & CommitOffsetArgs);
 
 export type ErrorCode =
   | 'INVALID_ARGUMENT'
@@ -178,7 +275,11 @@ export type ErrorCode =
   | 'DELAY_OUT_OF_RANGE'
   | 'UNKNOWN_MESSAGE'
   | 'LEASE_EXPIRED'
-  | 'DLQ_DISABLED';
+  | 'DLQ_DISABLED'
+  /** The transaction was already decided the other way (or at all, for a prepare). */
+  | 'TXN_DECIDED'
+  /** A read outside the retained log. */
+  | 'OUT_OF_RANGE';
 
 export interface Failure {
   readonly ok: false;
@@ -212,7 +313,31 @@ export type ExtendResult = { readonly ok: true; readonly leaseDeadline: number }
 export type TickResult = { readonly ok: true };
 export type PurgeResult = { readonly ok: true; readonly purged: number; readonly purgedDlq: number };
 export type MoveToDlqResult = { readonly ok: true; readonly alreadyInDlq: boolean } | Failure;
-export type PartitionResult = EnqueueResult | PopResult | AckResult | NackResult | ExtendResult | TickResult | PurgeResult | MoveToDlqResult;
+export type ConfigureResult = { readonly ok: true; readonly config: PartitionConfig } | Failure;
+export interface TxnItemResult {
+  readonly messageId: string;
+  /** The producer triple was already accepted or staged: messageId is that message's. */
+  readonly duplicate: boolean;
+}
+/** One result per item, in item order. */
+export type PrepareResult = { readonly ok: true; readonly results: readonly TxnItemResult[] } | Failure;
+export type CommitTxnResult = { readonly ok: true; readonly outcome: 'committed' | 'already-committed' | 'unknown' } | Failure;
+export type AbortTxnResult = { readonly ok: true; readonly outcome: 'aborted' | 'already-aborted' | 'unknown' } | Failure;
+export type CommitOffsetResult = { readonly ok: true } | Failure;
+export type PartitionResult =
+  | EnqueueResult
+  | PopResult
+  | AckResult
+  | NackResult
+  | ExtendResult
+  | TickResult
+  | PurgeResult
+  | MoveToDlqResult
+  | ConfigureResult
+  | PrepareResult
+  | CommitTxnResult
+  | AbortTxnResult
+  | CommitOffsetResult;
 
 /** What a command is applied with. */
 export interface ApplyContext {
@@ -250,15 +375,66 @@ export interface PartitionStats {
   readonly leased: number;
   readonly delayed: number;
   readonly dlq: number;
+  /** Messages of prepared, undecided transactions (not deliverable). */
+  readonly staged: number;
+  /** Prepared, undecided transactions. */
+  readonly preparedTxns: number;
+  /** Decided transactions still remembered. */
+  readonly decidedTxns: number;
   /** Age of the oldest live (not dead-lettered) message at `now`; null when there is none. */
   readonly oldestAgeMs: number | null;
+  /** The log's first retained offset (== logEndOffset when it is empty). */
+  readonly logFirstOffset: number;
+  /** The offset the log's next record will get. */
+  readonly logEndOffset: number;
+  /** Consumer groups with a stored offset. */
+  readonly groups: number;
+  /** Messages that became live: enqueued, or committed from a transaction. */
   readonly enqueuedTotal: number;
   readonly ackedTotal: number;
   readonly deadLetteredTotal: number;
   readonly droppedTotal: number;
   readonly expiredTotal: number;
   readonly dlqExpiredTotal: number;
+  /** Transactions prepared (a repeated prepare not counted), committed, aborted (unknown ones included). */
+  readonly txnPreparedTotal: number;
+  readonly txnCommittedTotal: number;
+  readonly txnAbortedTotal: number;
 }
+
+export interface PreparedTxn {
+  readonly txnId: string;
+  readonly preparedAt: number;
+  /** Staged messages (the prepare's duplicates not counted). */
+  readonly items: number;
+  /** Their ids, in prepare order. */
+  readonly messageIds: readonly string[];
+}
+
+export type TxnStatus = 'prepared' | 'committed' | 'aborted';
+
+/** One record of the partition's log. */
+export interface LogRecord {
+  readonly offset: number;
+  readonly messageId: string;
+  readonly priority: bigint;
+  readonly payload: Uint8Array;
+  readonly enqueuedAt: number;
+}
+
+export type ReadResult =
+  | {
+      readonly ok: true;
+      /** In offset order, from `fromOffset`. */
+      readonly records: readonly LogRecord[];
+      /** The offset to read from next: fromOffset + records.length. */
+      readonly nextOffset: number;
+      /** The first retained offset. */
+      readonly firstOffset: number;
+      /** The offset the next record will get (the end of the log). */
+      readonly endOffset: number;
+    }
+  | Failure;
 
 export interface Candidate {
   readonly messageId: string;
@@ -324,6 +500,42 @@ interface DedupEntry {
   readonly at: number;
 }
 
+/** An enqueue's arguments once checked, with the defaults resolved. */
+interface CheckedEnqueue {
+  readonly payload: Uint8Array;
+  readonly priority: bigint;
+  readonly maxRetries: number;
+  /** null: deliverable as soon as live. */
+  readonly notBeforeMs: number | null;
+  readonly producer: ProducerRef | null;
+  /** null when the item has no producer or dedup is off. */
+  readonly dedupKey: string | null;
+}
+
+/** A message of a prepared transaction, with its reserved sequence. */
+interface StagedMessage extends CheckedEnqueue {
+  readonly id: string;
+  readonly seq: number;
+}
+
+interface Txn {
+  readonly txnId: string;
+  readonly preparedAt: number;
+  readonly staged: readonly StagedMessage[];
+  readonly results: readonly TxnItemResult[];
+}
+
+interface Decision {
+  readonly outcome: 'committed' | 'aborted';
+  readonly at: number;
+}
+
+/** A dedup key held by a staged message. */
+interface Reservation {
+  readonly txnId: string;
+  readonly messageId: string;
+}
+
 interface Counters {
   enqueuedTotal: number;
   ackedTotal: number;
@@ -331,11 +543,80 @@ interface Counters {
   droppedTotal: number;
   expiredTotal: number;
   dlqExpiredTotal: number;
+  txnPreparedTotal: number;
+  txnCommittedTotal: number;
+  txnAbortedTotal: number;
 }
 
-const zeroCounters = (): Counters => ({ enqueuedTotal: 0, ackedTotal: 0, deadLetteredTotal: 0, droppedTotal: 0, expiredTotal: 0, dlqExpiredTotal: 0 });
+const zeroCounters = (): Counters => ({
+  enqueuedTotal: 0,
+  ackedTotal: 0,
+  deadLetteredTotal: 0,
+  droppedTotal: 0,
+  expiredTotal: 0,
+  dlqExpiredTotal: 0,
+  txnPreparedTotal: 0,
+  txnCommittedTotal: 0,
+  txnAbortedTotal: 0,
+});
+
+const CONFIG_KEYS: readonly (keyof PartitionConfig)[] = [
+  'mode',
+  'visibilityTimeoutMs',
+  'maxRetries',
+  'retentionMs',
+  'dlq',
+  'maxPayloadBytes',
+  'dedupWindowMs',
+  'backoff',
+  'maxVisibilityTimeoutMs',
+  'maxDelayMs',
+  'txnMemoryMs',
+  'maxLogRecords',
+];
+
+/** `patch` over `base` (nested objects field by field, undefined fields ignored), or why not. */
+export function mergeConfig(base: PartitionConfig, patch: PartitionConfigPatch): PartitionConfig | string {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return 'config must be an object';
+  for (const k of Object.keys(patch)) if (!(CONFIG_KEYS as readonly string[]).includes(k)) return `unknown config field ${JSON.stringify(k)}`;
+  const nested = <T extends object>(name: string, cur: T, p: unknown): T | string => {
+    if (p === undefined || p === null) return cur;
+    if (typeof p !== 'object' || Array.isArray(p)) return `${name} must be an object`;
+    const out: Record<string, unknown> = { ...(cur as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(p)) {
+      if (!(k in cur)) return `unknown config field ${JSON.stringify(`${name}.${k}`)}`;
+      if (v !== undefined) out[k] = v;
+    }
+    return out as T;
+  };
+  const dlq = nested('dlq', base.dlq, patch.dlq);
+  if (typeof dlq === 'string') return dlq;
+  const backoff = nested('backoff', base.backoff, patch.backoff);
+  if (typeof backoff === 'string') return backoff;
+  const pick = <K extends keyof PartitionConfig>(k: K): PartitionConfig[K] => (patch[k as keyof PartitionConfigPatch] ?? base[k]) as PartitionConfig[K];
+  return encodeConfig({
+    mode: pick('mode'),
+    visibilityTimeoutMs: pick('visibilityTimeoutMs'),
+    maxRetries: pick('maxRetries'),
+    retentionMs: pick('retentionMs'),
+    dlq,
+    maxPayloadBytes: pick('maxPayloadBytes'),
+    dedupWindowMs: pick('dedupWindowMs'),
+    backoff,
+    maxVisibilityTimeoutMs: pick('maxVisibilityTimeoutMs'),
+    maxDelayMs: pick('maxDelayMs'),
+    txnMemoryMs: pick('txnMemoryMs'),
+    maxLogRecords: pick('maxLogRecords'),
+  });
+}
 
 const fail = (error: ErrorCode, message: string): Failure => ({ ok: false, error, message });
+
+/** INVALID_ARGUMENT unless `v` is a string of 1..LIMITS.maxNameLength characters. */
+function checkName(v: unknown, name: string): Failure | null {
+  if (typeof v === 'string' && v.length > 0 && v.length <= LIMITS.maxNameLength) return null;
+  return fail('INVALID_ARGUMENT', `${name} must be a non-empty string of at most ${LIMITS.maxNameLength} characters`);
+}
 
 function isPositiveInt(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) > 0;
@@ -364,6 +645,20 @@ export class PartitionState {
   /** Dedup key to original id, in enqueue order. */
   private dedup = new Map<string, DedupEntry>();
   private leaseTokens = new Map<string, string>();
+  /** Prepared, undecided transactions, in prepare order. */
+  private prepared = new Map<string, Txn>();
+  /** Dedup keys of staged messages (never expire while staged). */
+  private reservations = new Map<string, Reservation>();
+  /** Decided transactions in decision order (`at` never decreases). */
+  private decided = new Map<string, Decision>();
+  /** The log's retained records are `log[logHead..]`; the next one gets offset `logEnd`. */
+  private log: LogRecord[] = [];
+  private logHead = 0;
+  private logEnd = 0;
+  /** Consumer group to its committed offset. */
+  private offsets = new Map<string, number>();
+  /** Messages staged in `prepared`. */
+  private stagedCount = 0;
   private ready: IndexedHeap<string, Message>;
   private readonly delayed = new IndexedHeap<string, Message>(
     (a, b) => (a.availableAt !== b.availableAt ? a.availableAt < b.availableAt : a.seq < b.seq),
@@ -430,11 +725,33 @@ export class PartitionState {
         return this.purge(ctx, cmd);
       case 'moveToDlq':
         return this.moveToDlq(ctx, cmd);
+      case 'configure':
+        return this.configure(ctx, cmd);
+      case 'prepare':
+        return this.prepare(ctx, cmd);
+      case 'commitTxn':
+        return this.commitTxn(ctx, cmd);
+      case 'abortTxn':
+        return this.abortTxn(ctx, cmd);
+      case 'commitOffset':
+        return this.commitOffset(ctx, cmd);
     }
   }
 
   enqueue(ctx: ApplyContext, a: EnqueueArgs): EnqueueResult {
     const now = this.advance(ctx.now);
+    const e = this.checkEnqueue(a, now);
+    if ('ok' in e) return e;
+    const prior = this.priorFor(e.dedupKey);
+    if (prior !== null) return { ok: true, messageId: prior, duplicate: true };
+    const seq = this.nextSeq++;
+    const m = this.makeLive({ ...e, id: `${this.partition}-${seq}`, seq }, now);
+    return { ok: true, messageId: m.id, duplicate: false };
+  }
+
+  /** An enqueue's arguments checked against the config at `now`, or the first thing wrong. */
+  private checkEnqueue(a: EnqueueArgs, now: number): CheckedEnqueue | Failure {
+    if (typeof a !== 'object' || a === null) return fail('INVALID_ARGUMENT', 'an enqueue must be an object');
     if (!(a.payload instanceof Uint8Array)) return fail('INVALID_ARGUMENT', 'payload must be bytes');
     if (a.payload.length > this.config.maxPayloadBytes) {
       return fail('PAYLOAD_TOO_LARGE', `payload is ${a.payload.length} bytes; the topic allows at most ${this.config.maxPayloadBytes}`);
@@ -447,13 +764,11 @@ export class PartitionState {
     if (!isNonNegativeInt(maxRetries) || maxRetries > LIMITS.maxRetries) {
       return fail('INVALID_ARGUMENT', `maxRetries must be an integer in [0, ${LIMITS.maxRetries}]`);
     }
-    let availableAt = now;
     if (a.notBeforeMs !== undefined) {
       if (!Number.isSafeInteger(a.notBeforeMs)) return fail('INVALID_ARGUMENT', 'notBeforeMs must be an integer (ms since the epoch)');
       if (a.notBeforeMs - now > this.config.maxDelayMs) {
         return fail('DELAY_OUT_OF_RANGE', `notBeforeMs is ${a.notBeforeMs - now} ms ahead; the topic allows at most ${this.config.maxDelayMs}`);
       }
-      availableAt = Math.max(now, a.notBeforeMs);
     }
     let dedupKey: string | null = null;
     if (a.producer !== undefined) {
@@ -462,21 +777,35 @@ export class PartitionState {
         return fail('INVALID_ARGUMENT', `producer id must be a non-empty string of at most ${LIMITS.maxNameLength} characters`);
       }
       if (!isNonNegativeInt(p.epoch) || !isNonNegativeInt(p.sequence)) return fail('INVALID_ARGUMENT', 'producer epoch and sequence must be non-negative integers');
-      if (this.config.dedupWindowMs > 0) {
-        dedupKey = `${p.id}\u0000${p.epoch}\u0000${p.sequence}`;
-        const prior = this.dedup.get(dedupKey);
-        if (prior !== undefined) return { ok: true, messageId: prior.messageId, duplicate: true };
-      }
+      if (this.config.dedupWindowMs > 0) dedupKey = `${p.id}\u0000${p.epoch}\u0000${p.sequence}`;
     }
-    const seq = this.nextSeq++;
-    const m: Message = {
-      id: `${this.partition}-${seq}`,
-      seq,
-      priority: a.priority,
+    return {
       payload: a.payload.slice(),
-      enqueuedAt: now,
+      priority: a.priority,
       maxRetries,
+      notBeforeMs: a.notBeforeMs ?? null,
       producer: a.producer === undefined ? null : { id: a.producer.id, epoch: a.producer.epoch, sequence: a.producer.sequence },
+      dedupKey,
+    };
+  }
+
+  /** The id of the message already holding this dedup key (in the window, or staged), if any. */
+  private priorFor(dedupKey: string | null): string | null {
+    if (dedupKey === null) return null;
+    return this.dedup.get(dedupKey)?.messageId ?? this.reservations.get(dedupKey)?.messageId ?? null;
+  }
+
+  /** Makes a message live at `now` (ready, or delayed until its not-before), with its dedup entry and log record. */
+  private makeLive(s: StagedMessage, now: number): Message {
+    const availableAt = Math.max(now, s.notBeforeMs ?? now);
+    const m: Message = {
+      id: s.id,
+      seq: s.seq,
+      priority: s.priority,
+      payload: s.payload,
+      enqueuedAt: now,
+      maxRetries: s.maxRetries,
+      producer: s.producer,
       state: availableAt > now ? 'delayed' : 'ready',
       attempts: 0,
       availableAt,
@@ -486,9 +815,15 @@ export class PartitionState {
     };
     this.live.set(m.id, m);
     (m.state === 'ready' ? this.ready : this.delayed).push(m);
-    if (dedupKey !== null) this.dedup.set(dedupKey, { messageId: m.id, at: now });
+    if (s.dedupKey !== null && this.config.dedupWindowMs > 0) {
+      // Delete first so that the map stays in `at` order (the key cannot be there: a staged
+      // key is never also in the window, but this keeps the expiry scan right regardless).
+      this.dedup.delete(s.dedupKey);
+      this.dedup.set(s.dedupKey, { messageId: m.id, at: now });
+    }
+    this.appendRecord({ offset: this.logEnd, messageId: m.id, priority: m.priority, payload: m.payload, enqueuedAt: now });
     this.counters.enqueuedTotal++;
-    return { ok: true, messageId: m.id, duplicate: false };
+    return m;
   }
 
   pop(ctx: ApplyContext, a: PopArgs): PopResult {
@@ -597,6 +932,101 @@ export class PartitionState {
     return { ok: true, alreadyInDlq: false };
   }
 
+  configure(ctx: ApplyContext, a: ConfigureArgs): ConfigureResult {
+    const now = this.advance(ctx.now);
+    const merged = mergeConfig(this.config, a.config);
+    if (typeof merged === 'string') return fail('INVALID_ARGUMENT', merged);
+    if (merged.mode !== this.config.mode) return fail('INVALID_ARGUMENT', 'mode is immutable');
+    const err = validateConfig(merged);
+    if (err !== null) return fail('INVALID_ARGUMENT', err);
+    this.config = merged;
+    this.advance(now);
+    return { ok: true, config: merged };
+  }
+
+  prepare(ctx: ApplyContext, a: PrepareArgs): PrepareResult {
+    const now = this.advance(ctx.now);
+    const bad = checkName(a.txnId, 'txnId');
+    if (bad !== null) return bad;
+    const decided = this.decided.get(a.txnId);
+    if (decided !== undefined) return fail('TXN_DECIDED', `transaction ${a.txnId} was already ${decided.outcome}`);
+    const known = this.prepared.get(a.txnId);
+    if (known !== undefined) return { ok: true, results: known.results };
+    if (!Array.isArray(a.enqueues) || a.enqueues.length === 0 || a.enqueues.length > LIMITS.maxTxnItems) {
+      return fail('INVALID_ARGUMENT', `enqueues must be a list of 1 to ${LIMITS.maxTxnItems} items`);
+    }
+    const checked: CheckedEnqueue[] = [];
+    for (const [i, item] of a.enqueues.entries()) {
+      const e = this.checkEnqueue(item, now);
+      if ('ok' in e) return fail(e.error, `item ${i}: ${e.message}`);
+      checked.push(e);
+    }
+    const staged: StagedMessage[] = [];
+    const results: TxnItemResult[] = [];
+    for (const e of checked) {
+      const prior = this.priorFor(e.dedupKey);
+      if (prior !== null) {
+        results.push({ messageId: prior, duplicate: true });
+        continue;
+      }
+      const seq = this.nextSeq++;
+      const m: StagedMessage = { ...e, id: `${this.partition}-${seq}`, seq };
+      staged.push(m);
+      if (m.dedupKey !== null) this.reservations.set(m.dedupKey, { txnId: a.txnId, messageId: m.id });
+      results.push({ messageId: m.id, duplicate: false });
+    }
+    this.prepared.set(a.txnId, { txnId: a.txnId, preparedAt: now, staged, results });
+    this.stagedCount += staged.length;
+    this.counters.txnPreparedTotal++;
+    return { ok: true, results };
+  }
+
+  commitTxn(ctx: ApplyContext, a: TxnArgs): CommitTxnResult {
+    const now = this.advance(ctx.now);
+    const bad = checkName(a.txnId, 'txnId');
+    if (bad !== null) return bad;
+    const decided = this.decided.get(a.txnId);
+    if (decided !== undefined) {
+      return decided.outcome === 'committed' ? { ok: true, outcome: 'already-committed' } : fail('TXN_DECIDED', `transaction ${a.txnId} was aborted; it cannot commit`);
+    }
+    const t = this.prepared.get(a.txnId);
+    if (t === undefined) return { ok: true, outcome: 'unknown' };
+    this.dropPrepared(t);
+    for (const m of t.staged) this.makeLive(m, now);
+    this.decided.set(a.txnId, { outcome: 'committed', at: now });
+    this.counters.txnCommittedTotal++;
+    return { ok: true, outcome: 'committed' };
+  }
+
+  abortTxn(ctx: ApplyContext, a: TxnArgs): AbortTxnResult {
+    const now = this.advance(ctx.now);
+    const bad = checkName(a.txnId, 'txnId');
+    if (bad !== null) return bad;
+    const decided = this.decided.get(a.txnId);
+    if (decided !== undefined) {
+      return decided.outcome === 'aborted' ? { ok: true, outcome: 'already-aborted' } : fail('TXN_DECIDED', `transaction ${a.txnId} was committed; it cannot abort`);
+    }
+    const t = this.prepared.get(a.txnId);
+    if (t !== undefined) this.dropPrepared(t);
+    this.decided.set(a.txnId, { outcome: 'aborted', at: now });
+    this.counters.txnAbortedTotal++;
+    return { ok: true, outcome: t === undefined ? 'unknown' : 'aborted' };
+  }
+
+  commitOffset(ctx: ApplyContext, a: CommitOffsetArgs): CommitOffsetResult {
+    this.advance(ctx.now);
+    const bad = checkName(a.group, 'group');
+    if (bad !== null) return bad;
+    if (!isNonNegativeInt(a.offset) || a.offset > this.logEnd) {
+      return fail('INVALID_ARGUMENT', `offset must be an integer in [0, ${this.logEnd}] (the end of the log)`);
+    }
+    if (!this.offsets.has(a.group) && this.offsets.size >= LIMITS.maxGroups) {
+      return fail('INVALID_ARGUMENT', `the partition already holds offsets for ${LIMITS.maxGroups} consumer groups, the most it allows; group ${a.group} is new`);
+    }
+    this.offsets.set(a.group, a.offset);
+    return { ok: true };
+  }
+
   // ----- queries ----------------------------------------------------------------------------
 
   /**
@@ -635,6 +1065,10 @@ export class PartitionState {
     if (oldestDlq !== undefined) times.push((oldestDlq.dlqAt as number) + this.config.dlq.retentionMs);
     const dedup = first(this.dedup);
     if (dedup !== undefined) times.push(dedup.at + this.config.dedupWindowMs);
+    const decision = first(this.decided);
+    if (decision !== undefined) times.push(decision.at + this.config.txnMemoryMs);
+    const record = this.log[this.logHead];
+    if (record !== undefined) times.push(record.enqueuedAt + this.config.retentionMs);
     return times.length === 0 ? null : Math.min(...times);
   }
 
@@ -645,9 +1079,56 @@ export class PartitionState {
       leased: this.leased.size,
       delayed: this.delayed.size,
       dlq: this.dlq.size,
+      staged: this.stagedCount,
+      preparedTxns: this.prepared.size,
+      decidedTxns: this.decided.size,
       oldestAgeMs: oldest === undefined ? null : Math.max(0, now - oldest.enqueuedAt),
+      logFirstOffset: this.logFirst(),
+      logEndOffset: this.logEnd,
+      groups: this.offsets.size,
       ...this.counters,
     };
+  }
+
+  /**
+   * Up to min(limit, LIMITS.maxReadBatch) log records from `fromOffset`, as of the last applied
+   * command. OUT_OF_RANGE below the first retained offset or past the end of the log.
+   */
+  read(fromOffset: number, limit: number): ReadResult {
+    if (!isNonNegativeInt(fromOffset)) return fail('INVALID_ARGUMENT', 'fromOffset must be a non-negative integer');
+    if (!isPositiveInt(limit)) return fail('INVALID_ARGUMENT', 'limit must be a positive integer');
+    const firstOffset = this.logFirst();
+    const endOffset = this.logEnd;
+    if (fromOffset < firstOffset) {
+      return fail('OUT_OF_RANGE', `offset ${fromOffset} is no longer retained: the first retained offset is ${firstOffset}`);
+    }
+    if (fromOffset > endOffset) {
+      return fail('OUT_OF_RANGE', `offset ${fromOffset} is past the end of the log: the next offset is ${endOffset}`);
+    }
+    const n = Math.min(limit, LIMITS.maxReadBatch, endOffset - fromOffset);
+    const start = this.logHead + (fromOffset - firstOffset);
+    return { ok: true, records: this.log.slice(start, start + n), nextOffset: fromOffset + n, firstOffset, endOffset };
+  }
+
+  /** The log's first retained offset and the offset its next record will get. */
+  logBounds(): { firstOffset: number; endOffset: number } {
+    return { firstOffset: this.logFirst(), endOffset: this.logEnd };
+  }
+
+  /** The group's committed offset; null when it never committed one here. */
+  fetchOffset(group: string): number | null {
+    return this.offsets.get(group) ?? null;
+  }
+
+  /** Prepared, undecided transactions in prepare order (for the coordinator's recovery loop). */
+  preparedTxns(): PreparedTxn[] {
+    return [...this.prepared.values()].map((t) => ({ txnId: t.txnId, preparedAt: t.preparedAt, items: t.staged.length, messageIds: t.staged.map((m) => m.id) }));
+  }
+
+  /** What this partition knows of a transaction: null when unknown (never seen, or forgotten). */
+  txnStatus(txnId: string): TxnStatus | null {
+    if (this.prepared.has(txnId)) return 'prepared';
+    return this.decided.get(txnId)?.outcome ?? null;
   }
 
   /** One message wherever it is (null when gone). */
@@ -677,6 +1158,59 @@ export class PartitionState {
     }
     if (count.ready !== this.ready.size || count.delayed !== this.delayed.size || count.leased !== this.leased.size) throw new Error('heap sizes disagree with messages');
     if (this.leaseTokens.size !== this.leased.size) throw new Error('lease token index disagrees with leases');
+    let last = -Infinity;
+    for (const m of this.live.values()) {
+      if (m.enqueuedAt < last) throw new Error(`${m.id}: live messages out of enqueue order`);
+      last = m.enqueuedAt;
+    }
+    last = -Infinity;
+    for (const [k, e] of this.dedup) {
+      if (e.at < last) throw new Error(`dedup entries out of order at ${e.messageId}`);
+      if (e.at + this.config.dedupWindowMs <= this.now) throw new Error(`${e.messageId}: dedup entry kept past the window`);
+      if (this.reservations.has(k)) throw new Error(`${e.messageId}: dedup key both in the window and reserved`);
+      last = e.at;
+    }
+    // Transactions: staged messages are nowhere else, each reservation is a staged message's key.
+    let staged = 0;
+    let reserved = 0;
+    const stagedIds = new Set<string>();
+    for (const [id, t] of this.prepared) {
+      if (t.txnId !== id || this.decided.has(id)) throw new Error(`transaction ${id}: prepared and decided, or misfiled`);
+      if (t.results.filter((r) => !r.duplicate).length !== t.staged.length) throw new Error(`transaction ${id}: results disagree with staged messages`);
+      for (const m of t.staged) {
+        staged++;
+        if (this.live.has(m.id) || this.dlq.has(m.id) || stagedIds.has(m.id)) throw new Error(`${m.id}: staged and elsewhere`);
+        if (m.seq >= this.nextSeq || m.id !== `${this.partition}-${m.seq}`) throw new Error(`${m.id}: bad staged sequence`);
+        stagedIds.add(m.id);
+        if (m.dedupKey !== null) {
+          reserved++;
+          const r = this.reservations.get(m.dedupKey);
+          if (r === undefined || r.messageId !== m.id || r.txnId !== id) throw new Error(`${m.id}: dedup key not reserved for it`);
+        }
+      }
+    }
+    if (staged !== this.stagedCount) throw new Error('staged count disagrees with prepared transactions');
+    if (reserved !== this.reservations.size) throw new Error('reservations disagree with staged messages');
+    last = -Infinity;
+    for (const [id, d] of this.decided) {
+      if (d.at < last) throw new Error(`decided transactions out of order at ${id}`);
+      if (d.at + this.config.txnMemoryMs <= this.now) throw new Error(`transaction ${id}: remembered past txnMemoryMs`);
+      last = d.at;
+    }
+    // The log: dense offsets ending at logEnd, in enqueue order, within retention and the bound.
+    const records = this.log.length - this.logHead;
+    if (this.logHead < 0 || records < 0 || records > this.config.maxLogRecords) throw new Error(`log holds ${records} records, bound ${this.config.maxLogRecords}`);
+    last = -Infinity;
+    for (let i = this.logHead; i < this.log.length; i++) {
+      const r = this.log[i] as LogRecord;
+      if (r.offset !== this.logEnd - (this.log.length - i)) throw new Error(`log record ${r.offset} at the wrong place`);
+      if (r.enqueuedAt < last) throw new Error(`log record ${r.offset} out of enqueue order`);
+      if (r.enqueuedAt + this.config.retentionMs <= this.now) throw new Error(`log record ${r.offset} kept past retention`);
+      if (stagedIds.has(r.messageId)) throw new Error(`log record ${r.offset} of a staged message`);
+      last = r.enqueuedAt;
+    }
+    if (this.offsets.size > LIMITS.maxGroups) throw new Error('too many consumer groups');
+    for (const [g, o] of this.offsets) if (!isNonNegativeInt(o) || o > this.logEnd) throw new Error(`group ${g}: offset ${o} past the end of the log`);
   }
 
   // ----- internals --------------------------------------------------------------------------
@@ -707,7 +1241,46 @@ export class PartitionState {
     for (let e = firstEntry(this.dedup); e !== undefined && e[1].at + this.config.dedupWindowMs <= now; e = firstEntry(this.dedup)) {
       this.dedup.delete(e[0]);
     }
+    for (let e = firstEntry(this.decided); e !== undefined && e[1].at + this.config.txnMemoryMs <= now; e = firstEntry(this.decided)) {
+      this.decided.delete(e[0]);
+    }
+    this.trimLog(now);
     return now;
+  }
+
+  private logFirst(): number {
+    return this.logEnd - (this.log.length - this.logHead);
+  }
+
+  private appendRecord(r: LogRecord): void {
+    this.log.push(r);
+    this.logEnd++;
+    this.trimLog(this.now);
+  }
+
+  /** Drops the log's records past retention, and the oldest beyond maxLogRecords. */
+  private trimLog(now: number): void {
+    const cutoff = now - this.config.retentionMs;
+    while (this.logHead < this.log.length) {
+      const r = this.log[this.logHead] as LogRecord;
+      if (r.enqueuedAt > cutoff && this.log.length - this.logHead <= this.config.maxLogRecords) break;
+      this.logHead++;
+    }
+    // Compact once the dropped prefix is large and at least half the array.
+    if (this.logHead === this.log.length) {
+      this.log = [];
+      this.logHead = 0;
+    } else if (this.logHead >= 1024 && this.logHead * 2 >= this.log.length) {
+      this.log = this.log.slice(this.logHead);
+      this.logHead = 0;
+    }
+  }
+
+  /** Takes a prepared transaction out (its staged messages and reservations), undecided yet. */
+  private dropPrepared(t: Txn): void {
+    this.prepared.delete(t.txnId);
+    for (const m of t.staged) if (m.dedupKey !== null) this.reservations.delete(m.dedupKey);
+    this.stagedCount -= t.staged.length;
   }
 
   /** The live message leased under this token, or why not. */
@@ -772,8 +1345,8 @@ export class PartitionState {
   // ----- snapshots --------------------------------------------------------------------------
 
   snapshot(): Uint8Array {
-    const doc = {
-      v: 1,
+    const doc: SnapshotDoc = {
+      v: 2,
       partition: this.partition,
       config: encodeConfig(this.config),
       now: this.now,
@@ -782,6 +1355,16 @@ export class PartitionState {
       live: [...this.live.values()].map(encodeMessage),
       dlq: [...this.dlq.values()].map(encodeMessage),
       dedup: [...this.dedup].map(([k, e]) => [k, e.messageId, e.at]),
+      prepared: [...this.prepared.values()].map((t) => ({
+        txnId: t.txnId,
+        preparedAt: t.preparedAt,
+        staged: t.staged.map(encodeStaged),
+        results: t.results.map((r) => [r.messageId, r.duplicate]),
+      })),
+      decided: [...this.decided].map(([id, d]) => [id, d.outcome, d.at]),
+      logEnd: this.logEnd,
+      log: this.log.slice(this.logHead).map((r) => [r.messageId, r.priority.toString(), base64(r.payload), r.enqueuedAt]),
+      offsets: [...this.offsets],
     };
     return new TextEncoder().encode(JSON.stringify(doc));
   }
@@ -799,13 +1382,24 @@ export class PartitionState {
     this.now = 0;
     this.nextSeq = 1;
     this.counters = zeroCounters();
+    this.prepared = new Map();
+    this.reservations = new Map();
+    this.decided = new Map();
+    this.stagedCount = 0;
+    this.log = [];
+    this.logHead = 0;
+    this.logEnd = 0;
+    this.offsets = new Map();
     if (bytes.length === 0) return;
     const doc = JSON.parse(new TextDecoder().decode(bytes)) as SnapshotDoc;
-    if (doc.v !== 1) throw new Error(`unknown partition snapshot version ${String(doc.v)}`);
+    if (doc.v !== 1 && doc.v !== 2) throw new Error(`unknown partition snapshot version ${String(doc.v)}`);
     if (doc.partition !== this.partition) throw new Error(`snapshot of partition ${doc.partition} restored into partition ${this.partition}`);
-    const err = validateConfig(doc.config);
+    // Version 1 predates txnMemoryMs and maxLogRecords: they come from the constructor's config,
+    // which is what a replica replaying the log from the start would have (v1 had no configure).
+    const config = doc.v === 1 ? encodeConfig({ ...doc.config, txnMemoryMs: this.initialConfig.txnMemoryMs, maxLogRecords: this.initialConfig.maxLogRecords }) : doc.config;
+    const err = validateConfig(config);
     if (err !== null) throw new Error(`snapshot has an invalid config: ${err}`);
-    this.config = doc.config;
+    this.config = config;
     this.ready = this.makeReadyHeap();
     this.now = doc.now;
     this.nextSeq = doc.nextSeq;
@@ -825,6 +1419,25 @@ export class PartitionState {
       this.dlq.set(m.id, m);
     }
     for (const [k, id, at] of doc.dedup) this.dedup.set(k, { messageId: id, at });
+    if (doc.v === 1) return;
+    for (const e of doc.prepared) {
+      const staged = e.staged.map(decodeStaged);
+      const t: Txn = { txnId: e.txnId, preparedAt: e.preparedAt, staged, results: e.results.map(([messageId, duplicate]) => ({ messageId, duplicate })) };
+      this.prepared.set(t.txnId, t);
+      this.stagedCount += staged.length;
+      for (const m of staged) if (m.dedupKey !== null) this.reservations.set(m.dedupKey, { txnId: t.txnId, messageId: m.id });
+    }
+    for (const [id, outcome, at] of doc.decided) this.decided.set(id, { outcome, at });
+    this.logEnd = doc.logEnd;
+    const firstOffset = doc.logEnd - doc.log.length;
+    this.log = doc.log.map(([messageId, priority, payload, enqueuedAt], i) => ({
+      offset: firstOffset + i,
+      messageId,
+      priority: BigInt(priority),
+      payload: unbase64(payload),
+      enqueuedAt,
+    }));
+    for (const [group, offset] of doc.offsets) this.offsets.set(group, offset);
   }
 }
 
@@ -880,6 +1493,18 @@ interface EncodedMessage {
   lastReason: string | null;
 }
 
+interface EncodedStaged {
+  id: string;
+  seq: number;
+  priority: string;
+  payload: string;
+  maxRetries: number;
+  notBeforeMs: number | null;
+  producer: ProducerRef | null;
+  dedupKey: string | null;
+}
+
+/** Version 1 has the fields up to `dedup`; version 2 adds the rest. */
 interface SnapshotDoc {
   v: number;
   partition: number;
@@ -890,6 +1515,46 @@ interface SnapshotDoc {
   live: EncodedMessage[];
   dlq: EncodedMessage[];
   dedup: [string, string, number][];
+  prepared: { txnId: string; preparedAt: number; staged: EncodedStaged[]; results: [string, boolean][] }[];
+  decided: [string, Decision['outcome'], number][];
+  /** The offset the next record gets; the records are the ones just before it. */
+  logEnd: number;
+  /** [messageId, priority, payload (base64), enqueuedAt] */
+  log: [string, string, string, number][];
+  offsets: [string, number][];
+}
+
+function base64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+function unbase64(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'base64'));
+}
+
+function encodeStaged(m: StagedMessage): EncodedStaged {
+  return {
+    id: m.id,
+    seq: m.seq,
+    priority: m.priority.toString(),
+    payload: base64(m.payload),
+    maxRetries: m.maxRetries,
+    notBeforeMs: m.notBeforeMs,
+    producer: m.producer,
+    dedupKey: m.dedupKey,
+  };
+}
+
+function decodeStaged(e: EncodedStaged): StagedMessage {
+  return {
+    id: e.id,
+    seq: e.seq,
+    priority: BigInt(e.priority),
+    payload: unbase64(e.payload),
+    maxRetries: e.maxRetries,
+    notBeforeMs: e.notBeforeMs,
+    producer: e.producer,
+    dedupKey: e.dedupKey,
+  };
 }
 
 /** The config with its keys in a fixed order, whatever order the caller built it in. */
@@ -905,6 +1570,8 @@ function encodeConfig(c: PartitionConfig): PartitionConfig {
     backoff: { baseMs: c.backoff.baseMs, maxMs: c.backoff.maxMs },
     maxVisibilityTimeoutMs: c.maxVisibilityTimeoutMs,
     maxDelayMs: c.maxDelayMs,
+    txnMemoryMs: c.txnMemoryMs,
+    maxLogRecords: c.maxLogRecords,
   };
 }
 
@@ -913,7 +1580,7 @@ function encodeMessage(m: Message): EncodedMessage {
     id: m.id,
     seq: m.seq,
     priority: m.priority.toString(),
-    payload: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).toString('base64'),
+    payload: base64(m.payload),
     enqueuedAt: m.enqueuedAt,
     maxRetries: m.maxRetries,
     producer: m.producer,
@@ -931,7 +1598,7 @@ function decodeMessage(e: EncodedMessage): Message {
     id: e.id,
     seq: e.seq,
     priority: BigInt(e.priority),
-    payload: new Uint8Array(Buffer.from(e.payload, 'base64')),
+    payload: unbase64(e.payload),
     enqueuedAt: e.enqueuedAt,
     maxRetries: e.maxRetries,
     producer: e.producer,

@@ -30,7 +30,7 @@ export interface ClusterOptions {
   /** Extra flags for every node. */
   readonly flags?: readonly string[];
   /** What the nodes replicate (default kv, the test key-value store). */
-  readonly stateMachine?: 'sql' | 'kv';
+  readonly stateMachine?: 'sql' | 'topic' | 'kv';
   /** Route peer traffic through the fault proxies (default true; benchmarks turn it off). */
   readonly proxies?: boolean;
   /** Parent of the cluster's temporary directory (default: the OS temp dir). */

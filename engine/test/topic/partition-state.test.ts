@@ -3,7 +3,7 @@
  * machine, and a model-based randomized run checking invariants after every step.
  */
 import { describe, expect, it } from 'vitest';
-import type { ApplyContext, Failure, LeasedMessage, Mode, PartitionCommand, PartitionConfig, PartitionResult } from '../../src/topic/partition-state.js';
+import type { ApplyContext, EnqueueArgs, Failure, LeasedMessage, Mode, PartitionCommand, PartitionConfig, PartitionConfigPatch, PartitionResult } from '../../src/topic/partition-state.js';
 import { LIMITS, PartitionState, backoffCap, partitionConfig, seedFor } from '../../src/topic/partition-state.js';
 import { PartitionStateMachine, decodePartitionCommand, encodePartitionCommand } from '../../src/topic/partition-state-machine.js';
 import { IndexedHeap } from '../../src/topic/priority-queue.js';
@@ -322,6 +322,10 @@ describe('PartitionState: delays, retention, dedup, purge, bounds', () => {
     expect(s.ack(at(3), { messageId: a, leaseToken: m.leaseToken })).toMatchObject({ ok: false, error: 'UNKNOWN_MESSAGE' });
     expect(s.stats()).toMatchObject({ ready: 0, delayed: 0, leased: 0, dlq: 1 });
     expect(s.purge(at(4), { dlq: true })).toEqual({ ok: true, purged: 0, purgedDlq: 1 });
+    // Only the log's records are left to expire: purge does not touch the log.
+    expect(s.nextDeadline()).toBe(T0 + 1_000_000);
+    expect(s.stats()).toMatchObject({ logFirstOffset: 0, logEndOffset: 4 });
+    ok(s.tick(at(1_000_000)));
     expect(s.nextDeadline()).toBeNull();
   });
 
@@ -446,13 +450,30 @@ interface ModelMsg {
   dlqAt: number;
 }
 
+interface ModelItem {
+  id: string;
+  priority: bigint;
+  maxRetries: number;
+  notBeforeMs: number | null;
+  key: string | null;
+}
+
 /** A naive reference: arrays and sorting, no heaps. */
 class Model {
   msgs = new Map<string, ModelMsg>();
   acked = new Set<string>();
   dedup = new Map<string, { id: string; at: number }>();
+  nextSeq = 1;
+  /** Prepared transactions: staged items and the prepare's results. */
+  txns = new Map<string, { items: ModelItem[]; results: { messageId: string; duplicate: boolean }[] }>();
+  /** Dedup key to the staged message holding it. */
+  reserved = new Map<string, string>();
+  decided = new Map<string, { outcome: 'committed' | 'aborted'; at: number }>();
+  log: { offset: number; id: string; priority: bigint; enqueuedAt: number }[] = [];
+  logEnd = 0;
+  offsets = new Map<string, number>();
   now = 0;
-  constructor(readonly c: PartitionConfig) {}
+  constructor(public c: PartitionConfig) {}
 
   advance(t: number): void {
     this.now = Math.max(this.now, t);
@@ -467,6 +488,53 @@ class Model {
       if (m.state === 'dlq' && m.dlqAt + this.c.dlq.retentionMs <= now) this.msgs.delete(m.id);
     }
     for (const [k, e] of [...this.dedup]) if (e.at + this.c.dedupWindowMs <= now) this.dedup.delete(k);
+    for (const [id, d] of [...this.decided]) if (d.at + this.c.txnMemoryMs <= now) this.decided.delete(id);
+    this.trimLog();
+  }
+
+  trimLog(): void {
+    this.log = this.log.filter((r) => r.enqueuedAt + this.c.retentionMs > this.now);
+    if (this.log.length > this.c.maxLogRecords) this.log = this.log.slice(this.log.length - this.c.maxLogRecords);
+  }
+
+  /** The id of the message holding this dedup key, in the window or staged. */
+  prior(key: string | null): string | undefined {
+    return key === null ? undefined : (this.dedup.get(key)?.id ?? this.reserved.get(key));
+  }
+
+  makeLive(item: ModelItem): void {
+    const now = this.now;
+    const availableAt = Math.max(now, item.notBeforeMs ?? now);
+    this.msgs.set(item.id, {
+      id: item.id,
+      seq: Number(item.id.split('-')[1]),
+      priority: item.priority,
+      enqueuedAt: now,
+      maxRetries: item.maxRetries,
+      attempts: 0,
+      state: availableAt > now ? 'delayed' : 'ready',
+      availableAt,
+      token: null,
+      deadline: 0,
+      dlqAt: 0,
+    });
+    if (item.key !== null && this.c.dedupWindowMs > 0) this.dedup.set(item.key, { id: item.id, at: now });
+    this.log.push({ offset: this.logEnd++, id: item.id, priority: item.priority, enqueuedAt: now });
+    this.trimLog();
+  }
+
+  /** The earliest time something is due (every kind of deadline, computed naively). */
+  nextDeadline(): number | null {
+    const times: number[] = [];
+    for (const m of this.msgs.values()) {
+      if (m.state === 'leased') times.push(m.deadline);
+      if (m.state === 'delayed') times.push(m.availableAt);
+      times.push(m.state === 'dlq' ? m.dlqAt + this.c.dlq.retentionMs : m.enqueuedAt + this.c.retentionMs);
+    }
+    for (const e of this.dedup.values()) times.push(e.at + this.c.dedupWindowMs);
+    for (const d of this.decided.values()) times.push(d.at + this.c.txnMemoryMs);
+    for (const r of this.log) times.push(r.enqueuedAt + this.c.retentionMs);
+    return times.length === 0 ? null : Math.min(...times);
   }
 
   fail(m: ModelMsg, delay: number): 'retry' | 'dlq' | 'dropped' {
@@ -516,8 +584,14 @@ function randomConfig(r: () => number): PartitionConfig {
     backoff: { baseMs: 50, maxMs: 400 },
     maxVisibilityTimeoutMs: 1_000,
     maxDelayMs: 1_000,
+    txnMemoryMs: 200 + Math.floor(r() * 3_000),
+    maxLogRecords: r() < 0.6 ? 1 + Math.floor(r() * 12) : 100_000,
   });
 }
+
+/** Canonical JSON (sorted keys) to compare configs whatever their key order. */
+const canonicalJson = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
 
 /** Runs one random sequence against the state and the model; a replica restored midway follows along. */
 function runSequence(seed: number, steps: number): void {
@@ -540,32 +614,55 @@ function runSequence(seed: number, steps: number): void {
     const x = r();
     now += x < 0.3 ? 0 : Math.floor(r() * (x < 0.9 ? 100 : 1_500));
     const ctx: ApplyContext = { now, seed: seedFor(step + 1, 1) };
-    const roll = r();
-    let cmd: PartitionCommand;
-    if (roll < 0.35) {
+    const randomEnqueue = (): EnqueueArgs => {
       const producer = r() < 0.5 ? { id: pick(['a', 'b']), epoch: Math.floor(r() * 2), sequence: Math.floor(r() * 6) } : undefined;
-      cmd = {
-        type: 'enqueue',
+      return {
         payload: new Uint8Array(r() < 0.03 ? 17 : Math.floor(r() * 8)),
         priority: r() < 0.05 ? pick([LIMITS.minPriority, LIMITS.maxPriority]) : BigInt(Math.floor(r() * 7) - 3),
         ...(producer === undefined ? {} : { producer }),
         ...(r() < 0.2 ? { maxRetries: Math.floor(r() * 3) } : {}),
         ...(r() < 0.2 ? { notBeforeMs: now - 100 + Math.floor(r() * 700) } : {}),
       };
-    } else if (roll < 0.6) {
+    };
+    const txnId = (): string => `t${Math.floor(r() * 5)}`;
+    const roll = r();
+    const q = (roll - 0.2) / 0.8;
+    let cmd: PartitionCommand;
+    // Transactions, offsets and config changes (20%), else the queue's own commands.
+    if (roll < 0.08) {
+      const n = 1 + Math.floor(r() * 3);
+      cmd = { type: 'prepare', txnId: txnId(), enqueues: Array.from({ length: n }, randomEnqueue) };
+    } else if (roll < 0.13) {
+      cmd = { type: 'commitTxn', txnId: txnId() };
+    } else if (roll < 0.17) {
+      cmd = { type: 'abortTxn', txnId: txnId() };
+    } else if (roll < 0.185) {
+      cmd = { type: 'commitOffset', group: pick(['g1', 'g2']), offset: Math.floor(r() * (model.logEnd + 3)) - 1 };
+    } else if (roll < 0.2) {
+      const patch: Record<string, unknown> = {};
+      if (r() < 0.5) patch.retentionMs = r() < 0.5 ? 2_000 + Math.floor(r() * 3_000) : 1_000_000;
+      if (r() < 0.4) patch.dedupWindowMs = Math.floor(r() * 2_000);
+      if (r() < 0.4) patch.maxLogRecords = r() < 0.1 ? 0 : 1 + Math.floor(r() * 12);
+      if (r() < 0.4) patch.txnMemoryMs = 1 + Math.floor(r() * 3_000);
+      if (r() < 0.3) patch.dlq = { retentionMs: 500 + Math.floor(r() * 3_000) };
+      if (r() < 0.1) patch.mode = r() < 0.5 ? 'min' : 'max';
+      cmd = { type: 'configure', config: patch as PartitionConfigPatch };
+    } else if (q < 0.35) {
+      cmd = { type: 'enqueue', ...randomEnqueue() };
+    } else if (q < 0.6) {
       cmd = { type: 'pop', max: 1 + Math.floor(r() * 3), consumer: pick(['c1', 'c2', 'c3']), ...(r() < 0.5 ? { visibilityTimeoutMs: 20 + Math.floor(r() * 400) } : {}) };
-    } else if (roll < 0.73 && tokens.length > 0) {
+    } else if (q < 0.73 && tokens.length > 0) {
       const t = r() < 0.7 ? tokens[tokens.length - 1 - Math.floor(r() * Math.min(5, tokens.length))]! : pick(tokens);
       cmd = { type: 'ack', messageId: t.id, leaseToken: t.token };
-    } else if (roll < 0.85 && tokens.length > 0) {
+    } else if (q < 0.85 && tokens.length > 0) {
       const t = r() < 0.7 ? tokens[tokens.length - 1 - Math.floor(r() * Math.min(5, tokens.length))]! : pick(tokens);
       cmd = { type: 'nack', messageId: t.id, leaseToken: t.token, ...(r() < 0.3 ? { backoffOverrideMs: Math.floor(r() * 300) } : {}) };
-    } else if (roll < 0.9 && tokens.length > 0) {
+    } else if (q < 0.9 && tokens.length > 0) {
       cmd = { type: 'extend', leaseToken: pick(tokens).token, extensionMs: 1 + Math.floor(r() * 600) };
-    } else if (roll < 0.93) {
+    } else if (q < 0.93) {
       const ids = [...model.msgs.keys()];
       cmd = { type: 'moveToDlq', messageId: ids.length > 0 && r() < 0.9 ? pick(ids) : '1-999999' };
-    } else if (roll < 0.94) {
+    } else if (q < 0.94) {
       cmd = { type: 'purge', dlq: r() < 0.5 };
     } else {
       cmd = { type: 'tick' };
@@ -591,35 +688,98 @@ function runSequence(seed: number, steps: number): void {
     switch (cmd.type) {
       case 'enqueue': {
         const p = cmd.producer;
-        const key = p !== undefined && cfg.dedupWindowMs > 0 ? `${p.id}/${p.epoch}/${p.sequence}` : null;
-        const valid = cmd.payload.length <= cfg.maxPayloadBytes;
+        const key = p !== undefined && model.c.dedupWindowMs > 0 ? `${p.id}/${p.epoch}/${p.sequence}` : null;
+        const valid = cmd.payload.length <= model.c.maxPayloadBytes;
         if (!valid) {
           failed('PAYLOAD_TOO_LARGE');
           break;
         }
-        const prior = key === null ? undefined : model.dedup.get(key);
+        const prior = model.prior(key);
         if (prior !== undefined) {
-          eq(res, { ok: true, messageId: prior.id, duplicate: true });
+          eq(res, { ok: true, messageId: prior, duplicate: true });
           break;
         }
-        const out = ok(res) as unknown as { messageId: string; duplicate: boolean };
-        eq(out.duplicate, false, 'duplicate');
-        check(!model.msgs.has(out.messageId) && !model.acked.has(out.messageId), 'fresh message id');
-        const availableAt = Math.max(now, cmd.notBeforeMs ?? now);
-        model.msgs.set(out.messageId, {
-          id: out.messageId,
-          seq: Number(out.messageId.split('-')[1]),
-          priority: cmd.priority,
-          enqueuedAt: now,
-          maxRetries: cmd.maxRetries ?? cfg.maxRetries,
-          attempts: 0,
-          state: availableAt > now ? 'delayed' : 'ready',
-          availableAt,
-          token: null,
-          deadline: 0,
-          dlqAt: 0,
-        });
-        if (key !== null) model.dedup.set(key, { id: out.messageId, at: now });
+        const id = `1-${model.nextSeq++}`;
+        eq(res, { ok: true, messageId: id, duplicate: false });
+        check(!model.msgs.has(id) && !model.acked.has(id), 'fresh message id');
+        model.makeLive({ id, priority: cmd.priority, maxRetries: cmd.maxRetries ?? model.c.maxRetries, notBeforeMs: cmd.notBeforeMs ?? null, key });
+        break;
+      }
+      case 'prepare': {
+        const decided = model.decided.get(cmd.txnId);
+        const known = model.txns.get(cmd.txnId);
+        const invalid = cmd.enqueues.findIndex((e) => e.payload.length > model.c.maxPayloadBytes);
+        if (decided !== undefined) {
+          failed('TXN_DECIDED');
+        } else if (known !== undefined) {
+          eq(res, { ok: true, results: known.results });
+        } else if (invalid >= 0) {
+          failed('PAYLOAD_TOO_LARGE');
+          check((res as Failure).message.startsWith(`item ${invalid}: `), 'the failing item is named');
+        } else {
+          const items: ModelItem[] = [];
+          const results: { messageId: string; duplicate: boolean }[] = [];
+          for (const e of cmd.enqueues) {
+            const p = e.producer;
+            const key = p !== undefined && model.c.dedupWindowMs > 0 ? `${p.id}/${p.epoch}/${p.sequence}` : null;
+            const prior = model.prior(key);
+            if (prior !== undefined) {
+              results.push({ messageId: prior, duplicate: true });
+              continue;
+            }
+            const id = `1-${model.nextSeq++}`;
+            items.push({ id, priority: e.priority, maxRetries: e.maxRetries ?? model.c.maxRetries, notBeforeMs: e.notBeforeMs ?? null, key });
+            if (key !== null) model.reserved.set(key, id);
+            results.push({ messageId: id, duplicate: false });
+          }
+          model.txns.set(cmd.txnId, { items, results });
+          eq(res, { ok: true, results });
+        }
+        break;
+      }
+      case 'commitTxn':
+      case 'abortTxn': {
+        const commit = cmd.type === 'commitTxn';
+        const decided = model.decided.get(cmd.txnId);
+        const t = model.txns.get(cmd.txnId);
+        if (decided !== undefined) {
+          if ((decided.outcome === 'committed') === commit) eq(res, { ok: true, outcome: commit ? 'already-committed' : 'already-aborted' });
+          else failed('TXN_DECIDED');
+        } else if (t === undefined) {
+          eq(res, { ok: true, outcome: 'unknown' });
+          if (!commit) model.decided.set(cmd.txnId, { outcome: 'aborted', at: now });
+        } else {
+          eq(res, { ok: true, outcome: commit ? 'committed' : 'aborted' });
+          model.txns.delete(cmd.txnId);
+          for (const item of t.items) if (item.key !== null) model.reserved.delete(item.key);
+          if (commit) for (const item of t.items) model.makeLive(item);
+          model.decided.set(cmd.txnId, { outcome: commit ? 'committed' : 'aborted', at: now });
+        }
+        break;
+      }
+      case 'commitOffset': {
+        if (cmd.offset < 0 || cmd.offset > model.logEnd) {
+          failed('INVALID_ARGUMENT');
+        } else {
+          eq(res, { ok: true });
+          model.offsets.set(cmd.group, cmd.offset);
+        }
+        break;
+      }
+      case 'configure': {
+        const patch = cmd.config;
+        const merged: PartitionConfig = { ...model.c, ...patch, dlq: { ...model.c.dlq, ...patch.dlq }, backoff: { ...model.c.backoff, ...patch.backoff } };
+        if (merged.mode !== model.c.mode) {
+          eq(res, { ok: false, error: 'INVALID_ARGUMENT', message: 'mode is immutable' });
+        } else if (merged.maxLogRecords < 1) {
+          failed('INVALID_ARGUMENT');
+        } else {
+          const out = ok(res) as unknown as { config: PartitionConfig };
+          if (canonicalJson(out.config) !== canonicalJson(merged)) fail('merged config', canonicalJson(out.config), canonicalJson(merged));
+          eq(s.currentConfig, out.config, 'current config');
+          model.c = merged;
+          model.advance(now);
+        }
         break;
       }
       case 'pop': {
@@ -632,7 +792,7 @@ function runSequence(seed: number, steps: number): void {
           eq(m.state, 'ready', 'leased only from ready (never twice at once)');
           m.attempts++;
           eq(lm.attempts, m.attempts, 'attempts');
-          eq(lm.leaseDeadline, now + (cmd.visibilityTimeoutMs ?? cfg.visibilityTimeoutMs), 'lease deadline');
+          eq(lm.leaseDeadline, now + (cmd.visibilityTimeoutMs ?? model.c.visibilityTimeoutMs), 'lease deadline');
           check(!tokenSet.has(lm.leaseToken), 'lease token reused');
           tokenSet.add(lm.leaseToken);
           m.state = 'leased';
@@ -664,7 +824,7 @@ function runSequence(seed: number, steps: number): void {
         const delay = out.availableAt === undefined ? 0 : out.availableAt - now;
         if (cmd.backoffOverrideMs !== undefined && out.outcome === 'retry') eq(delay, cmd.backoffOverrideMs, 'override delay');
         check(delay >= 0, 'delay >= 0');
-        if (cmd.backoffOverrideMs === undefined) check(delay <= backoffCap(cfg, h.attempts), 'delay within the backoff cap');
+        if (cmd.backoffOverrideMs === undefined) check(delay <= backoffCap(model.c, h.attempts), 'delay within the backoff cap');
         eq(out.outcome, model.fail(h, delay), 'nack outcome');
         break;
       }
@@ -672,7 +832,7 @@ function runSequence(seed: number, steps: number): void {
         const m = [...model.msgs.values()].find((x) => x.state === 'leased' && x.token === cmd.leaseToken);
         if (m === undefined) {
           failed('LEASE_EXPIRED');
-        } else if (m.deadline + cmd.extensionMs - now > cfg.maxVisibilityTimeoutMs) {
+        } else if (m.deadline + cmd.extensionMs - now > model.c.maxVisibilityTimeoutMs) {
           failed('INVALID_ARGUMENT');
         } else {
           m.deadline += cmd.extensionMs;
@@ -682,7 +842,7 @@ function runSequence(seed: number, steps: number): void {
       }
       case 'moveToDlq': {
         const m = model.msgs.get(cmd.messageId);
-        if (!cfg.dlq.enabled) failed('DLQ_DISABLED');
+        if (!model.c.dlq.enabled) failed('DLQ_DISABLED');
         else if (m === undefined) failed('UNKNOWN_MESSAGE');
         else {
           eq(res, { ok: true, alreadyInDlq: m.state === 'dlq' });
@@ -729,6 +889,33 @@ function runSequence(seed: number, steps: number): void {
     );
     const next = s.nextDeadline();
     if (next !== null) check(next > now, 'next deadline in the future');
+    eq(next, model.nextDeadline(), 'next deadline');
+    // Transactions: staged messages counted, never peeked or delivered (the checks above), and
+    // every txn where the model has it.
+    const stagedIds = [...model.txns.values()].flatMap((t) => t.items.map((i) => i.id));
+    eq([st.staged, st.preparedTxns, st.decidedTxns], [stagedIds.length, model.txns.size, model.decided.size], 'transaction counts');
+    for (const id of stagedIds) check(s.get(id) === null, 'a staged message is invisible');
+    eq(
+      s.preparedTxns().map((t) => [t.txnId, t.messageIds]),
+      [...model.txns].map(([id, t]) => [id, t.items.map((i) => i.id)]),
+      'prepared transactions',
+    );
+    for (let t = 0; t < 5; t++) {
+      const id = `t${t}`;
+      eq(s.txnStatus(id), model.txns.has(id) ? 'prepared' : (model.decided.get(id)?.outcome ?? null), `status of ${id}`);
+    }
+    // The log: exactly the model's records, dense offsets, both ends enforced.
+    const first = model.logEnd - model.log.length;
+    eq([st.logFirstOffset, st.logEndOffset], [first, model.logEnd], 'log bounds');
+    const read = s.read(first, 1000);
+    eq(
+      read.ok ? [read.records.map((x) => [x.offset, x.messageId, x.priority, x.enqueuedAt]), read.nextOffset] : read,
+      [model.log.map((x) => [x.offset, x.id, x.priority, x.enqueuedAt]), model.logEnd],
+      'log records',
+    );
+    if (first > 0) eq((s.read(first - 1, 1) as Failure).error, 'OUT_OF_RANGE', 'read below the log');
+    eq((s.read(model.logEnd + 1, 1) as Failure).error, 'OUT_OF_RANGE', 'read past the log');
+    eq([s.fetchOffset('g1'), s.fetchOffset('g2')], [model.offsets.get('g1') ?? null, model.offsets.get('g2') ?? null], 'group offsets');
   }
   const text = (x: PartitionState): string => new TextDecoder().decode(x.snapshot());
   if (replica !== null && text(replica) !== text(s)) throw new Error(`seed ${seed}: the replica restored at step ${restoreAt} diverged`);

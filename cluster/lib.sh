@@ -1,0 +1,48 @@
+# Shared by cluster/up.sh and cluster/down.sh: paths and addresses of the local cluster.
+# shellcheck shell=bash
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+source "$here/versions.sh"
+
+CLUSTER_DIR=${LEVIATHAN_CLUSTER_DIR:-$LEVIATHAN_CACHE/cluster}
+KUBECONFIG_OUT=$CLUSTER_DIR/kubeconfig       # the admin kubeconfig (printed by cluster-up)
+RUN=$CLUSTER_DIR/run                         # everything of one bring-up; wiped by the next one
+PKI=$RUN/pki
+PIDS=$RUN/pids
+LOGS=$RUN/logs
+CONTAINERD_SOCK=$RUN/containerd/containerd.sock
+
+# Every address of the cluster lives on one bridge this script creates: the node's address is
+# the pod network's gateway, so pods reach the API server, and nothing listens beyond this
+# machine. Pod and Service ranges are private and unused here.
+NODE_NAME=leviathan-node
+BRIDGE=lvth0
+POD_CIDR=10.200.0.0/24
+NODE_IP=10.200.0.1
+SERVICE_CIDR=10.201.0.0/24
+KUBERNETES_SVC_IP=10.201.0.1
+DNS_IP=10.201.0.10
+CLUSTER_DOMAIN=cluster.local
+APISERVER=https://$NODE_IP:6443
+ETCD_CLIENT=http://127.0.0.1:23790
+ETCD_PEER=http://127.0.0.1:23800
+
+PAUSE_IMAGE=leviathan.local/pause:$KUBE_VERSION
+COREDNS_IMAGE=leviathan.local/coredns:$COREDNS_VERSION
+
+kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+
+START=${START:-$SECONDS}
+step() { printf '[%4ss] %s\n' "$((SECONDS - START))" "$*"; }
+fail() { printf 'cluster: %s\n' "$*" >&2; exit 1; }
+
+# A process we started: its pid file exists and that pid is alive with the command we recorded.
+ours_alive() {
+  local name=$1 pid
+  [ -f "$PIDS/$name.pid" ] || return 1
+  pid=$(cat "$PIDS/$name.pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  # Guard against pid reuse: the recorded executable must still be the one running.
+  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(cat "$PIDS/$name.exe")" ]
+}
