@@ -35,6 +35,8 @@ export interface EngineConfig {
   readonly snapshotEntries: number;
   readonly requestTimeoutMs: number;
   readonly shutdownHandoverMs: number;
+  /** Topic nodes: an atomic batch still preparing this long after it began is aborted. */
+  readonly txnTimeoutMs: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 }
 
@@ -95,6 +97,7 @@ export function buildCommand(): Command {
     .addOption(opt('--election-timeout-ms <ms>', 'base election timeout (randomised up to twice this)', 'LEVIATHAN_ELECTION_TIMEOUT_MS').default(1000).argParser(integer(20, 600_000)))
     .addOption(opt('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries', 'LEVIATHAN_SNAPSHOT_ENTRIES').default(10_000).argParser(integer(2, 100_000_000)))
     .addOption(opt('--request-timeout-ms <ms>', 'how long a write or read may wait for consensus', 'LEVIATHAN_REQUEST_TIMEOUT_MS').default(10_000).argParser(integer(10, 3_600_000)))
+    .addOption(opt('--txn-timeout-ms <ms>', 'topic nodes: abort an atomic batch whose coordinator has not finished it after this long', 'LEVIATHAN_TXN_TIMEOUT_MS').default(10_000).argParser(integer(100, 3_600_000)))
     .addOption(opt('--shutdown-handover-ms <ms>', 'on SIGTERM, how long to wait for leadership to move away', 'LEVIATHAN_SHUTDOWN_HANDOVER_MS').default(3_000).argParser(integer(0, 600_000)))
     .addOption(opt('--log-level <level>', 'log level', 'LEVIATHAN_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
     .showHelpAfterError()
@@ -118,6 +121,7 @@ interface RawOptions {
   snapshotEntries: number;
   requestTimeoutMs: number;
   shutdownHandoverMs: number;
+  txnTimeoutMs: number;
   logLevel: EngineConfig['logLevel'];
 }
 
@@ -164,6 +168,7 @@ export function toConfig(o: RawOptions): EngineConfig {
     snapshotEntries: o.snapshotEntries,
     requestTimeoutMs: o.requestTimeoutMs,
     shutdownHandoverMs: o.shutdownHandoverMs,
+    txnTimeoutMs: o.txnTimeoutMs,
     logLevel: o.logLevel,
   };
 }

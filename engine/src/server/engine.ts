@@ -24,6 +24,7 @@ import { TopicExtensionsServiceService } from '../gen/leviathan/topic/v1/topic.j
 import { TopicGroupServiceService } from '../gen/leviathan/topic/v1/group.js';
 import { disheapService, topicExtensionsService } from '../topic/disheap-service.js';
 import { TopicApi } from '../topic/topic-api.js';
+import { topicHttpHandler } from '../topic/http-gateway.js';
 import { TopicRuntime } from '../topic/topic-runtime.js';
 import { NodeHost } from '../node/index.js';
 import { isMember } from '../raft/index.js';
@@ -113,6 +114,7 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
             selfId,
             logger,
             requestTimeoutMs: config.requestTimeoutMs,
+            txnTimeoutMs: config.txnTimeoutMs,
             // A partition this node was placed in under an earlier incarnation: join it like group 0.
             join: async (groupId) => {
               const targets = [...(host.groups.get(0)?.status().config.voters ?? [])].filter((id) => id !== selfId).map((id) => host.resolve(id)).filter((a): a is string => a !== undefined);
@@ -165,9 +167,11 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     const requestTimeoutMs = config.requestTimeoutMs;
     server.addService(AdminServiceService, adminService({ host, node, metrics, logger, requestTimeoutMs, joinTimeoutMs: Math.max(requestTimeoutMs, 120_000) }));
     const database = new SqlDatabase({ host, groupId: 0, requestTimeoutMs, self: config.advertise });
+    // One TopicApi for the gRPC services and the HTTP gateway.
+    const topicApi = topics === null ? null : new TopicApi(topics, requestTimeoutMs);
     if (config.stateMachine === 'sql') server.addService(DatabaseServiceService, databaseService({ database, metrics, logger, requestTimeoutMs }));
-    else if (topics !== null) {
-      const api = new TopicApi(topics, requestTimeoutMs);
+    else if (topics !== null && topicApi !== null) {
+      const api = topicApi;
       server.addService(DisheapService, disheapService({ api, metrics, logger }));
       server.addService(TopicExtensionsServiceService, topicExtensionsService({ api, metrics, logger }));
       server.addService(TopicGroupServiceService, topics.groupService());
@@ -178,7 +182,12 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     host.start();
     topics?.start();
     const notReady = (): string | null => (joining ? 'joining the cluster' : null);
-    const extraRoutes = config.stateMachine === 'sql' ? sqlHttpHandler(database, { host, groupId: 0, requestTimeoutMs, logger, node: { ...node, address: config.advertise } }) : undefined;
+    const extraRoutes =
+      config.stateMachine === 'sql'
+        ? sqlHttpHandler(database, { host, groupId: 0, requestTimeoutMs, logger, node: { ...node, address: config.advertise } })
+        : topicApi !== null
+          ? topicHttpHandler(topicApi, { logger })
+          : undefined;
     const http: HttpServer = await startHttp(config.httpListen, { host, metrics, logger, node: { ...node, address: config.advertise }, notReadyReason: notReady, extraRoutes });
     const httpAddress = http.address();
     const httpPort = typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : 0;

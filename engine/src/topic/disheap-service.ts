@@ -163,7 +163,8 @@ export function disheapService(deps: DisheapDeps): DisheapServer {
         topKBound: req.topKBound,
         retentionMs: durationMs(req.retentionTime) ?? null,
         visibilityTimeoutMs: durationMs(req.visibilityTimeoutDefault) ?? null,
-        maxRetries: req.maxRetriesDefault,
+        // 0 is what an unset proto3 field reads as: the default (3), as the proto documents.
+        maxRetries: req.maxRetriesDefault === 0 ? null : req.maxRetriesDefault,
         maxPayloadBytes: Number(req.maxPayloadBytes),
         compressionEnabled: req.compressionEnabled,
         dlq: req.dlqPolicy === undefined ? null : { enabled: req.dlqPolicy.enabled, retentionMs: durationMs(req.dlqPolicy.retentionTime) ?? null },
@@ -247,7 +248,7 @@ export function disheapService(deps: DisheapDeps): DisheapServer {
           isLeased: m.isLeased,
           ...(m.leaseDeadline === null ? {} : { leaseDeadline: new Date(m.leaseDeadline) }),
           inDlq: m.inDlq,
-          ...(m.producer == null ? {} : { producerId: m.producer.id, epoch: BigInt(m.producer.epoch), sequence: BigInt(m.producer.sequence) }),
+          ...(m.producer === null || m.producer === undefined ? {} : { producerId: m.producer.id, epoch: BigInt(m.producer.epoch), sequence: BigInt(m.producer.sequence) }),
         })),
         hasMore: out.hasMore,
       };

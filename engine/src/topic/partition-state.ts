@@ -57,7 +57,8 @@
  *    takes its sequence number, hence its message id, at prepare, and is staged: invisible (not
  *    delivered, peeked, returned by `get`, or in the log; counted in `stats().staged`). Its
  *    producer triple is reserved from prepare on: a plain enqueue or prepare with the same
- *    triple is its duplicate until the txn is decided. Items are checked once, at prepare, with
+ *    triple is its duplicate until the txn is decided (if it then aborts, the id such a duplicate
+ *    was answered with never becomes a message). Items are checked once, at prepare, with
  *    the config of then. A prepared txn stays until decided (never by a timeout here: the
  *    coordinator's recovery loop reads `preparedTxns()`), and survives snapshots.
  *  - `commitTxn` makes the staged messages live at the commit time: enqueuedAt = commit time
@@ -88,6 +89,11 @@
  *  - `commitOffset {group, offset}` stores the group's offset: an integer in [0, end of the log]
  *    (it may move back, and may be below the first retained offset). At most LIMITS.maxGroups
  *    groups per partition; a group is never dropped.
+ *
+ * Snapshots are version 2 (everything above). A version 1 document (before transactions, the log
+ * and offsets) still restores: no transactions, an empty log starting at offset 0, no offsets,
+ * and txnMemoryMs / maxLogRecords from the constructor's config (what a replica replaying from
+ * the start would have: version 1 had no configure).
  */
 import { IndexedHeap } from './priority-queue.js';
 
@@ -279,7 +285,11 @@ export type ErrorCode =
   /** The transaction was already decided the other way (or at all, for a prepare). */
   | 'TXN_DECIDED'
   /** A read outside the retained log. */
-  | 'OUT_OF_RANGE';
+  | 'OUT_OF_RANGE'
+  /** The producer triple is staged by another transaction that is not decided yet: retry later. */
+  | 'TXN_PENDING'
+  /** The producer's epoch is lower than one this partition already accepted from it. */
+  | 'STALE_EPOCH';
 
 export interface Failure {
   readonly ok: false;
@@ -298,6 +308,9 @@ export interface LeasedMessage {
   readonly attempts: number;
   readonly leaseToken: string;
   readonly leaseDeadline: number;
+  /** The retry limit that applies to this message. */
+  readonly maxRetries: number;
+  readonly producer: ProducerRef | null;
 }
 export type PopResult = { readonly ok: true; readonly messages: readonly LeasedMessage[] } | Failure;
 export type AckResult = { readonly ok: true } | Failure;
@@ -368,6 +381,7 @@ export interface PeekedMessage {
   readonly inDlq: boolean;
   readonly dlqAt: number | null;
   readonly lastReason: string | null;
+  readonly producer: ProducerRef | null;
 }
 
 export interface PartitionStats {
@@ -538,6 +552,11 @@ interface Reservation {
 
 interface Counters {
   enqueuedTotal: number;
+  /** Deliveries (leases granted). */
+  poppedTotal: number;
+  /** Deliveries of a message delivered before. */
+  retriedTotal: number;
+  nackedTotal: number;
   ackedTotal: number;
   deadLetteredTotal: number;
   droppedTotal: number;
@@ -550,6 +569,9 @@ interface Counters {
 
 const zeroCounters = (): Counters => ({
   enqueuedTotal: 0,
+  poppedTotal: 0,
+  retriedTotal: 0,
+  nackedTotal: 0,
   ackedTotal: 0,
   deadLetteredTotal: 0,
   droppedTotal: 0,
@@ -657,6 +679,11 @@ export class PartitionState {
   private logEnd = 0;
   /** Consumer group to its committed offset. */
   private offsets = new Map<string, number>();
+  /**
+   * Producer id to the highest epoch accepted from it and when, in `at` order; kept for the
+   * dedup window after the producer's last accepted message (fencing needs dedup on).
+   */
+  private producers = new Map<string, { epoch: number; at: number }>();
   /** Messages staged in `prepared`. */
   private stagedCount = 0;
   private ready: IndexedHeap<string, Message>;
@@ -744,6 +771,8 @@ export class PartitionState {
     if ('ok' in e) return e;
     const prior = this.priorFor(e.dedupKey);
     if (prior !== null) return { ok: true, messageId: prior, duplicate: true };
+    const refused = this.refuseProducer(e, null);
+    if (refused !== null) return refused;
     const seq = this.nextSeq++;
     const m = this.makeLive({ ...e, id: `${this.partition}-${seq}`, seq }, now);
     return { ok: true, messageId: m.id, duplicate: false };
@@ -789,10 +818,31 @@ export class PartitionState {
     };
   }
 
-  /** The id of the message already holding this dedup key (in the window, or staged), if any. */
-  private priorFor(dedupKey: string | null): string | null {
+  /**
+   * The id of the message already holding this dedup key: in the window, or staged by
+   * `txnId` itself (an earlier item of the same batch). A key staged by another, undecided
+   * transaction is not answered here (see refuseProducer): that message may never exist.
+   */
+  private priorFor(dedupKey: string | null, txnId: string | null = null): string | null {
     if (dedupKey === null) return null;
-    return this.dedup.get(dedupKey)?.messageId ?? this.reservations.get(dedupKey)?.messageId ?? null;
+    const inWindow = this.dedup.get(dedupKey);
+    if (inWindow !== undefined) return inWindow.messageId;
+    const reserved = this.reservations.get(dedupKey);
+    return reserved !== undefined && reserved.txnId === txnId ? reserved.messageId : null;
+  }
+
+  /** Why a new (not duplicate) message of this producer must be refused now, if it must. */
+  private refuseProducer(e: CheckedEnqueue, txnId: string | null): Failure | null {
+    if (e.dedupKey === null || e.producer === null) return null;
+    const reserved = this.reservations.get(e.dedupKey);
+    if (reserved !== undefined && reserved.txnId !== txnId) {
+      return fail('TXN_PENDING', `producer ${e.producer.id} epoch ${e.producer.epoch} sequence ${e.producer.sequence} is staged by transaction ${reserved.txnId}, not decided yet: retry shortly`);
+    }
+    const seen = this.producers.get(e.producer.id);
+    if (seen !== undefined && e.producer.epoch < seen.epoch) {
+      return fail('STALE_EPOCH', `producer ${e.producer.id} epoch ${e.producer.epoch} is older than epoch ${seen.epoch}, already accepted: a newer instance of this producer took over`);
+    }
+    return null;
   }
 
   /** Makes a message live at `now` (ready, or delayed until its not-before), with its dedup entry and log record. */
@@ -821,6 +871,11 @@ export class PartitionState {
       this.dedup.delete(s.dedupKey);
       this.dedup.set(s.dedupKey, { messageId: m.id, at: now });
     }
+    if (s.producer !== null && this.config.dedupWindowMs > 0) {
+      const seen = this.producers.get(s.producer.id);
+      this.producers.delete(s.producer.id);
+      this.producers.set(s.producer.id, { epoch: Math.max(s.producer.epoch, seen?.epoch ?? 0), at: now });
+    }
     this.appendRecord({ offset: this.logEnd, messageId: m.id, priority: m.priority, payload: m.payload, enqueuedAt: now });
     this.counters.enqueuedTotal++;
     return m;
@@ -847,7 +902,19 @@ export class PartitionState {
       m.state = 'leased';
       this.leased.push(m);
       this.leaseTokens.set(token, m.id);
-      out.push({ messageId: m.id, payload: m.payload, priority: m.priority, enqueuedAt: m.enqueuedAt, attempts: m.attempts, leaseToken: token, leaseDeadline: m.lease.deadline });
+      out.push({
+        messageId: m.id,
+        payload: m.payload,
+        priority: m.priority,
+        enqueuedAt: m.enqueuedAt,
+        attempts: m.attempts,
+        leaseToken: token,
+        leaseDeadline: m.lease.deadline,
+        maxRetries: m.maxRetries,
+        producer: m.producer,
+      });
+      this.counters.poppedTotal++;
+      if (m.attempts > 1) this.counters.retriedTotal++;
     }
     return { ok: true, messages: out };
   }
@@ -873,6 +940,7 @@ export class PartitionState {
     const m = this.holder(a.messageId, a.leaseToken);
     if ('ok' in m) return m;
     this.endLease(m);
+    this.counters.nackedTotal++;
     m.lastReason = a.reason ?? 'nack';
     const delay = a.backoffOverrideMs ?? new Rng(ctx.seed).upTo(backoffCap(this.config, m.attempts));
     const outcome = this.failDelivery(m, now, delay);
@@ -951,7 +1019,7 @@ export class PartitionState {
     const decided = this.decided.get(a.txnId);
     if (decided !== undefined) return fail('TXN_DECIDED', `transaction ${a.txnId} was already ${decided.outcome}`);
     const known = this.prepared.get(a.txnId);
-    if (known !== undefined) return { ok: true, results: known.results };
+    if (known !== undefined) return { ok: true, results: known.results.map((r) => ({ ...r })) };
     if (!Array.isArray(a.enqueues) || a.enqueues.length === 0 || a.enqueues.length > LIMITS.maxTxnItems) {
       return fail('INVALID_ARGUMENT', `enqueues must be a list of 1 to ${LIMITS.maxTxnItems} items`);
     }
@@ -963,8 +1031,14 @@ export class PartitionState {
     }
     const staged: StagedMessage[] = [];
     const results: TxnItemResult[] = [];
+    // All or nothing: refusals are found before anything is staged.
+    for (const [i, e] of checked.entries()) {
+      if (this.priorFor(e.dedupKey) !== null) continue;
+      const refused = this.refuseProducer(e, a.txnId);
+      if (refused !== null) return fail(refused.error, `item ${i}: ${refused.message}`);
+    }
     for (const e of checked) {
-      const prior = this.priorFor(e.dedupKey);
+      const prior = this.priorFor(e.dedupKey, a.txnId);
       if (prior !== null) {
         results.push({ messageId: prior, duplicate: true });
         continue;
@@ -978,7 +1052,7 @@ export class PartitionState {
     this.prepared.set(a.txnId, { txnId: a.txnId, preparedAt: now, staged, results });
     this.stagedCount += staged.length;
     this.counters.txnPreparedTotal++;
-    return { ok: true, results };
+    return { ok: true, results: results.map((r) => ({ ...r })) };
   }
 
   commitTxn(ctx: ApplyContext, a: TxnArgs): CommitTxnResult {
@@ -1244,6 +1318,9 @@ export class PartitionState {
     for (let e = firstEntry(this.decided); e !== undefined && e[1].at + this.config.txnMemoryMs <= now; e = firstEntry(this.decided)) {
       this.decided.delete(e[0]);
     }
+    for (let e = firstEntry(this.producers); e !== undefined && e[1].at + this.config.dedupWindowMs <= now; e = firstEntry(this.producers)) {
+      this.producers.delete(e[0]);
+    }
     this.trimLog(now);
     return now;
   }
@@ -1355,6 +1432,7 @@ export class PartitionState {
       live: [...this.live.values()].map(encodeMessage),
       dlq: [...this.dlq.values()].map(encodeMessage),
       dedup: [...this.dedup].map(([k, e]) => [k, e.messageId, e.at]),
+      producers: [...this.producers].map(([id, e]) => [id, e.epoch, e.at]),
       prepared: [...this.prepared.values()].map((t) => ({
         txnId: t.txnId,
         preparedAt: t.preparedAt,
@@ -1376,6 +1454,7 @@ export class PartitionState {
     this.live = new Map();
     this.dlq = new Map();
     this.dedup = new Map();
+    this.producers = new Map();
     this.leaseTokens = new Map();
     this.delayed.clear();
     this.leased.clear();
@@ -1419,6 +1498,7 @@ export class PartitionState {
       this.dlq.set(m.id, m);
     }
     for (const [k, id, at] of doc.dedup) this.dedup.set(k, { messageId: id, at });
+    for (const [id, epoch, at] of doc.producers ?? []) this.producers.set(id, { epoch, at });
     if (doc.v === 1) return;
     for (const e of doc.prepared) {
       const staged = e.staged.map(decodeStaged);
@@ -1474,6 +1554,7 @@ function peeked(m: Message): PeekedMessage {
     inDlq: m.state === 'dlq',
     dlqAt: m.dlqAt,
     lastReason: m.lastReason,
+    producer: m.producer,
   };
 }
 
@@ -1515,6 +1596,8 @@ interface SnapshotDoc {
   live: EncodedMessage[];
   dlq: EncodedMessage[];
   dedup: [string, string, number][];
+  /** Since format 2 (absent in earlier format-2 snapshots too: read as empty). */
+  producers?: [string, number, number][];
   prepared: { txnId: string; preparedAt: number; staged: EncodedStaged[]; results: [string, boolean][] }[];
   decided: [string, Decision['outcome'], number][];
   /** The offset the next record gets; the records are the ones just before it. */

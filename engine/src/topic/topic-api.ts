@@ -59,9 +59,12 @@ export function failureToError(f: GroupFailure): TopicError {
       return new TopicError('ALREADY_EXISTS', f.message);
     case 'LEASE_EXPIRED':
     case 'DLQ_DISABLED':
+    case 'STALE_EPOCH':
     case 'FAILED_PRECONDITION':
       return new TopicError('FAILED_PRECONDITION', f.message);
+    // A conflict with a transaction: nothing happened; the client may retry.
     case 'TXN_DECIDED':
+    case 'TXN_PENDING':
       return new TopicError('ABORTED', f.message);
     case 'OUT_OF_RANGE':
       return new TopicError('OUT_OF_RANGE', f.message);
@@ -303,11 +306,13 @@ export class TopicApi {
     return p;
   }
 
-  private choosePartition(t: TopicRecord, r: EnqueueRequest): number {
+  /** `salt` (an atomic batch's id and item index) makes the choice the same on every retry. */
+  private choosePartition(t: TopicRecord, r: EnqueueRequest, salt?: string): number {
     const n = t.partitions.length;
     if (r.partitionKey !== undefined) return hashKey(r.partitionKey) % n;
     // A retry of the same producer triple must land where the original did, to be recognised.
     if (r.producer !== undefined) return hashKey(`${r.producer.id}\u0000${r.producer.epoch}\u0000${r.producer.sequence}`) % n;
+    if (salt !== undefined) return hashKey(salt) % n;
     const next = this.roundRobin.get(t.name) ?? Math.floor(Math.random() * n);
     this.roundRobin.set(t.name, next + 1);
     return next % n;
@@ -351,13 +356,17 @@ export class TopicApi {
     const t = await this.runtime.topic(topicName, this.requestTimeoutMs);
     const byPartition = new Map<number, number[]>();
     requests.forEach((r, i) => {
-      const p = this.choosePartition(t, r);
+      const p = this.choosePartition(t, r, `${txnId}#${i}`);
       byPartition.set(p, [...(byPartition.get(p) ?? []), i]);
     });
     const participants = [...byPartition.keys()].sort((a, b) => a - b).map((partition) => ({ partition, groupId: this.placement(t, partition).groupId }));
     const fingerprint = batchFingerprint(requests);
     const begun = await this.runtime.proposeCatalog({ type: 'txnBegin', txnId, topic: topicName, participants, fingerprint }, this.requestTimeoutMs);
     let txn = unwrap<{ txn: TxnRecord }>(begun).txn;
+    if (txn.participants.map((p) => `${p.partition}:${p.groupId}`).join() !== participants.map((p) => `${p.partition}:${p.groupId}`).join()) {
+      // Only if the topic grew between two attempts: never prepare outside the recorded set.
+      throw new TopicError('FAILED_PRECONDITION', `transaction ${txnId} began on other partitions (the topic changed since); it will be aborted`);
+    }
     if (txn.state === 'committed') return { responses: txn.responses as EnqueueOutcome[], transactionId: txnId };
     if (txn.state === 'aborted') throw new TopicError('ABORTED', `transaction ${txnId} was aborted${txn.reason === null ? '' : `: ${txn.reason}`}`);
 
@@ -442,7 +451,7 @@ export class TopicApi {
     const popped = await Promise.all(
       counts.map(async ({ groupId, partition, n }) => {
         const r = unwrap<{ messages: LeasedMessage[] }>(await this.runtime.proposePartition(groupId, { type: 'pop', max: n, consumer, ...vis }, this.requestTimeoutMs));
-        return r.messages.map((m) => ({ ...m, topic: t.name, partition, maxRetries: (m as { maxRetries?: number }).maxRetries ?? t.config.maxRetries, producer: (m as { producer?: ProducerRef | null }).producer ?? null }));
+        return r.messages.map((m) => ({ ...m, topic: t.name, partition }));
       }),
     );
     return popped.flat().sort((a, b) => compareCandidates(t.config.mode, { ...a, sequence: seqOf(a.messageId) }, { ...b, sequence: seqOf(b.messageId) }));

@@ -150,10 +150,13 @@ function nodeErrorOf(err: grpc.ServiceError): NodeError {
   if (typeof code === 'string' && known.includes(code)) {
     return new NodeError(code as NodeError['code'], err.details, typeof leaderId === 'string' ? leaderId : null, typeof leaderAddress === 'string' ? leaderAddress : null);
   }
-  // No engine code: the call did not reach an engine handler (connection refused, deadline).
-  if (err.code === grpc.status.UNAVAILABLE) return new NodeError('UNAVAILABLE', `peer unavailable: ${err.details}`);
-  if (err.code === grpc.status.DEADLINE_EXCEEDED) return new NodeError('TIMEOUT', `peer did not answer in time: ${err.details}`);
-  return new NodeError('UNAVAILABLE', `peer failed: ${err.details}`);
+  // No engine code: the call did not get an answer from an engine handler. Only a call that
+  // never left this node (no connection) surely did nothing; a connection lost after sending
+  // may have been applied: the outcome is unknown.
+  if (err.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|Failed to connect/i.test(err.details)) {
+    return new NodeError('UNAVAILABLE', `peer unreachable: ${err.details}`);
+  }
+  return new NodeError('TIMEOUT', `peer did not answer (${grpc.status[err.code] ?? err.code}): ${err.details}; the outcome is unknown`);
 }
 
 export class TopicRuntime {
@@ -273,6 +276,7 @@ export class TopicRuntime {
   /** Answers a query from the group's state, on its leader, after a read barrier. */
   async query<T = unknown>(groupId: number, q: PartitionQuery, timeoutMs: number): Promise<T> {
     return this.route(groupId, timeoutMs, {
+      readOnly: true,
       local: async (g, left) => {
         await g.linearizableRead(Math.min(left, this.options.requestTimeoutMs));
         return this.answer(groupId, q);
@@ -315,7 +319,9 @@ export class TopicRuntime {
   private async route<T>(
     groupId: number,
     timeoutMs: number,
-    via: { local: (g: RaftGroup, left: number) => Promise<T>; remote: (client: TopicGroupServiceClient, left: number) => Promise<T> },
+    via: {
+      /** Read-only: may be retried after any failure, even one with an unknown outcome. */
+      readOnly?: boolean; local: (g: RaftGroup, left: number) => Promise<T>; remote: (client: TopicGroupServiceClient, left: number) => Promise<T> },
   ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let backoff = 20;
@@ -339,7 +345,7 @@ export class TopicRuntime {
         this.leaderHints.set(groupId, target);
         return result;
       } catch (err) {
-        if (!(err instanceof NodeError) || !retryable(err)) throw err;
+        if (!(err instanceof NodeError) || !(retryable(err) || (via.readOnly === true && err.code === 'TIMEOUT' && deadline - Date.now() > 100))) throw err;
         if (target !== null && this.leaderHints.get(groupId) === target) this.leaderHints.delete(groupId);
         if (err.code === 'NOT_LEADER' && err.leaderAddress !== null && err.leaderAddress !== target) {
           hint = err.leaderAddress;
@@ -431,10 +437,10 @@ export class TopicRuntime {
   private reconcile(): void {
     if (this.stopped || this.host === null) return;
     const host = this.host;
-    const selfName = this.options.selfId.slice(0, this.options.selfId.lastIndexOf('@'));
+    const selfName = memberName(this.options.selfId);
     try {
       for (const { topic, placement } of this.catalog.state.partitionGroups()) {
-        const mine = placement.replicas.some((id) => id === this.options.selfId || id.slice(0, id.lastIndexOf('@')) === selfName);
+        const mine = placement.replicas.some((id) => memberName(id) === selfName);
         if (!mine || host.groups.has(placement.groupId) || this.catalog.state.isTombstoned(placement.groupId)) continue;
         const meta: PartitionMeta = { kind: 'partition', topic: topic.name, partition: placement.index, config: topic.config };
         const founding = placement.replicas.includes(this.options.selfId);
@@ -478,7 +484,7 @@ export class TopicRuntime {
     const topic = this.catalog.state.topic(p.meta.topic);
     if (topic === undefined) return;
     const want = topic.config;
-    if (JSON.stringify(canonical(want)) === JSON.stringify(canonical(p.state.currentConfig))) return;
+    if (stableJson(want) === stableJson(p.state.currentConfig)) return;
     const { mode: _mode, ...rest } = want;
     g.propose(encodePartitionCommand({ type: 'configure', config: rest }), this.options.requestTimeoutMs).catch((err: Error) =>
       this.log.debug({ group: groupId, err: err.message }, 'config update not applied yet; will retry'),
@@ -486,11 +492,14 @@ export class TopicRuntime {
   }
 
   private balanceLeader(groupId: number, g: RaftGroup): void {
-    let preferred: string | undefined;
-    for (const { placement } of this.catalog.state.partitionGroups()) if (placement.groupId === groupId) preferred = placement.replicas[0];
-    if (preferred === undefined || preferred === this.options.selfId) return;
+    let first: string | undefined;
+    for (const { placement } of this.catalog.state.partitionGroups()) if (placement.groupId === groupId) first = placement.replicas[0];
+    if (first === undefined) return;
     const st = g.status();
-    if (!isVoter(st.config, preferred)) return;
+    // The preferred replica by name: after a wipe it is back under a new incarnation.
+    const name = memberName(first);
+    const preferred = st.config.voters.find((v) => memberName(v) === name);
+    if (preferred === undefined || preferred === this.options.selfId || !isVoter(st.config, preferred)) return;
     const pr = st.progress.get(preferred);
     if (pr === undefined || !pr.recentActive || pr.match < st.lastIndex) return;
     const now = Date.now();
@@ -579,9 +588,22 @@ export class TopicRuntime {
   }
 }
 
-function canonical(c: PartitionConfig): unknown {
-  const { mode, ...rest } = c as PartitionConfig & Record<string, unknown>;
-  const sorted: Record<string, unknown> = { mode };
-  for (const k of Object.keys(rest).sort()) sorted[k] = rest[k];
-  return sorted;
+/** The member name of an id `name@incarnation`. */
+function memberName(id: string): string {
+  const at = id.lastIndexOf('@');
+  return at < 0 ? id : id.slice(0, at);
+}
+
+/** JSON with object keys sorted at every level, so equal configs compare equal. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
 }

@@ -74,11 +74,12 @@ export class EngineNode {
     return this.proc !== null;
   }
 
-  start(args: readonly string[]): void {
+  /** Starts the process; `env` adds variables (e.g. a test failpoint) to the inherited ones. */
+  start(args: readonly string[], env: Record<string, string> = {}): void {
     if (this.proc !== null) throw new Error(`${this.name} is already running`);
     mkdirSync(this.dataDir, { recursive: true });
     const out = openSync(this.logFile, 'a');
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, stdio: ['ignore', out, out] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
     closeSync(out);
     this.proc = proc;
     this.exited = new Promise((res) => proc.once('exit', (code) => res(code)));
@@ -243,8 +244,8 @@ export class EngineCluster {
   }
 
   /** Starts (or restarts) node i from its data directory. */
-  startNode(i: number, extra: readonly string[] = []): void {
-    this.node(i).start(this.args(i, extra));
+  startNode(i: number, extra: readonly string[] = [], env: Record<string, string> = {}): void {
+    this.node(i).start(this.args(i, extra), env);
   }
 
   /** Starts node i with an empty data directory, joining through every other node. */

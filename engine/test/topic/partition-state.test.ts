@@ -291,12 +291,15 @@ describe('PartitionState: delays, retention, dedup, purge, bounds', () => {
     const r1 = ok(s.enqueue(at(0), { payload: bytes('x'), priority: 1n, producer: p }));
     expect(r1.duplicate).toBe(false);
     expect(ok(s.enqueue(at(5), { payload: bytes('other'), priority: 9n, producer: p }))).toEqual({ ok: true, messageId: r1.messageId, duplicate: true });
-    expect(ok(s.enqueue(at(5), { payload: bytes('x'), priority: 1n, producer: { ...p, epoch: 2 } })).duplicate).toBe(false);
     expect(ok(s.enqueue(at(5), { payload: bytes('x'), priority: 1n, producer: { ...p, sequence: 8 } })).duplicate).toBe(false);
+    expect(ok(s.enqueue(at(5), { payload: bytes('x'), priority: 1n, producer: { ...p, epoch: 2 } })).duplicate).toBe(false);
     const m = popOne(s, 6);
     ok(s.ack(at(7), { messageId: m.messageId, leaseToken: m.leaseToken }));
+    // A retry of an accepted triple is still a duplicate after the producer moved to a newer epoch...
     expect(ok(s.enqueue(at(9_999), { payload: bytes('x'), priority: 1n, producer: p }))).toEqual({ ok: true, messageId: r1.messageId, duplicate: true });
-    const again = ok(s.enqueue(at(10_000), { payload: bytes('x'), priority: 1n, producer: p }));
+    // ...but a new message from the old epoch is fenced off while the newer epoch is remembered.
+    expect(s.enqueue(at(9_999), { payload: bytes('x'), priority: 1n, producer: { ...p, sequence: 9 } })).toMatchObject({ ok: false, error: 'STALE_EPOCH' });
+    const again = ok(s.enqueue(at(10_005), { payload: bytes('x'), priority: 1n, producer: p }));
     expect(again.duplicate).toBe(false);
     expect(again.messageId).not.toBe(r1.messageId);
     expect(s.stats().enqueuedTotal).toBe(4);
@@ -456,6 +459,7 @@ interface ModelItem {
   maxRetries: number;
   notBeforeMs: number | null;
   key: string | null;
+  producer: { id: string; epoch: number } | null;
 }
 
 /** A naive reference: arrays and sorting, no heaps. */
@@ -466,8 +470,10 @@ class Model {
   nextSeq = 1;
   /** Prepared transactions: staged items and the prepare's results. */
   txns = new Map<string, { items: ModelItem[]; results: { messageId: string; duplicate: boolean }[] }>();
-  /** Dedup key to the staged message holding it. */
-  reserved = new Map<string, string>();
+  /** Dedup key to the staged message holding it, and its transaction. */
+  reserved = new Map<string, { id: string; txnId: string }>();
+  /** Producer id to the highest accepted epoch and when (fencing; kept for the dedup window). */
+  producers = new Map<string, { epoch: number; at: number }>();
   decided = new Map<string, { outcome: 'committed' | 'aborted'; at: number }>();
   log: { offset: number; id: string; priority: bigint; enqueuedAt: number }[] = [];
   logEnd = 0;
@@ -488,6 +494,7 @@ class Model {
       if (m.state === 'dlq' && m.dlqAt + this.c.dlq.retentionMs <= now) this.msgs.delete(m.id);
     }
     for (const [k, e] of [...this.dedup]) if (e.at + this.c.dedupWindowMs <= now) this.dedup.delete(k);
+    for (const [k, e] of [...this.producers]) if (e.at + this.c.dedupWindowMs <= now) this.producers.delete(k);
     for (const [id, d] of [...this.decided]) if (d.at + this.c.txnMemoryMs <= now) this.decided.delete(id);
     this.trimLog();
   }
@@ -497,9 +504,20 @@ class Model {
     if (this.log.length > this.c.maxLogRecords) this.log = this.log.slice(this.log.length - this.c.maxLogRecords);
   }
 
-  /** The id of the message holding this dedup key, in the window or staged. */
-  prior(key: string | null): string | undefined {
-    return key === null ? undefined : (this.dedup.get(key)?.id ?? this.reserved.get(key));
+  /** The id of the message holding this dedup key: in the window, or staged by `txnId` itself. */
+  prior(key: string | null, txnId: string | null = null): string | undefined {
+    if (key === null) return undefined;
+    const r = this.reserved.get(key);
+    return this.dedup.get(key)?.id ?? (r !== undefined && r.txnId === txnId ? r.id : undefined);
+  }
+
+  /** Why a new message must be refused: staged by another undecided txn, or a stale epoch. */
+  refusal(key: string | null, producer: { id: string; epoch: number } | undefined, txnId: string | null): string | null {
+    if (key === null || producer === undefined) return null;
+    const r = this.reserved.get(key);
+    if (r !== undefined && r.txnId !== txnId) return 'TXN_PENDING';
+    const seen = this.producers.get(producer.id);
+    return seen !== undefined && producer.epoch < seen.epoch ? 'STALE_EPOCH' : null;
   }
 
   makeLive(item: ModelItem): void {
@@ -519,6 +537,11 @@ class Model {
       dlqAt: 0,
     });
     if (item.key !== null && this.c.dedupWindowMs > 0) this.dedup.set(item.key, { id: item.id, at: now });
+    if (item.producer !== null && this.c.dedupWindowMs > 0) {
+      const seen = this.producers.get(item.producer.id);
+      this.producers.delete(item.producer.id);
+      this.producers.set(item.producer.id, { epoch: Math.max(item.producer.epoch, seen?.epoch ?? 0), at: now });
+    }
     this.log.push({ offset: this.logEnd++, id: item.id, priority: item.priority, enqueuedAt: now });
     this.trimLog();
   }
@@ -699,10 +722,15 @@ function runSequence(seed: number, steps: number): void {
           eq(res, { ok: true, messageId: prior, duplicate: true });
           break;
         }
+        const refused = model.refusal(key, p, null);
+        if (refused !== null) {
+          failed(refused);
+          break;
+        }
         const id = `1-${model.nextSeq++}`;
         eq(res, { ok: true, messageId: id, duplicate: false });
         check(!model.msgs.has(id) && !model.acked.has(id), 'fresh message id');
-        model.makeLive({ id, priority: cmd.priority, maxRetries: cmd.maxRetries ?? model.c.maxRetries, notBeforeMs: cmd.notBeforeMs ?? null, key });
+        model.makeLive({ id, priority: cmd.priority, maxRetries: cmd.maxRetries ?? model.c.maxRetries, notBeforeMs: cmd.notBeforeMs ?? null, key, producer: p === undefined ? null : { id: p.id, epoch: p.epoch } });
         break;
       }
       case 'prepare': {
@@ -717,19 +745,27 @@ function runSequence(seed: number, steps: number): void {
           failed('PAYLOAD_TOO_LARGE');
           check((res as Failure).message.startsWith(`item ${invalid}: `), 'the failing item is named');
         } else {
+          const keyOf = (e: EnqueueArgs): string | null => (e.producer !== undefined && model.c.dedupWindowMs > 0 ? `${e.producer.id}/${e.producer.epoch}/${e.producer.sequence}` : null);
+          const refusedAt = cmd.enqueues.findIndex((e) => model.prior(keyOf(e)) === undefined && model.refusal(keyOf(e), e.producer, cmd.txnId) !== null);
+          if (refusedAt >= 0) {
+            const e = cmd.enqueues[refusedAt]!;
+            failed(model.refusal(keyOf(e), e.producer, cmd.txnId)!);
+            check((res as Failure).message.startsWith(`item ${refusedAt}: `), 'the refused item is named');
+            break;
+          }
           const items: ModelItem[] = [];
           const results: { messageId: string; duplicate: boolean }[] = [];
           for (const e of cmd.enqueues) {
             const p = e.producer;
-            const key = p !== undefined && model.c.dedupWindowMs > 0 ? `${p.id}/${p.epoch}/${p.sequence}` : null;
-            const prior = model.prior(key);
+            const key = keyOf(e);
+            const prior = model.prior(key, cmd.txnId);
             if (prior !== undefined) {
               results.push({ messageId: prior, duplicate: true });
               continue;
             }
             const id = `1-${model.nextSeq++}`;
-            items.push({ id, priority: e.priority, maxRetries: e.maxRetries ?? model.c.maxRetries, notBeforeMs: e.notBeforeMs ?? null, key });
-            if (key !== null) model.reserved.set(key, id);
+            items.push({ id, priority: e.priority, maxRetries: e.maxRetries ?? model.c.maxRetries, notBeforeMs: e.notBeforeMs ?? null, key, producer: p === undefined ? null : { id: p.id, epoch: p.epoch } });
+            if (key !== null) model.reserved.set(key, { id, txnId: cmd.txnId });
             results.push({ messageId: id, duplicate: false });
           }
           model.txns.set(cmd.txnId, { items, results });
