@@ -26,6 +26,7 @@ import { disheapService, topicExtensionsService } from '../topic/disheap-service
 import { TopicApi } from '../topic/topic-api.js';
 import { topicHttpHandler } from '../topic/http-gateway.js';
 import { TopicRuntime } from '../topic/topic-runtime.js';
+import { registerTopicMetrics } from '../topic/topic-metrics.js';
 import { NodeHost } from '../node/index.js';
 import { isMember } from '../raft/index.js';
 import { LogStore, memberId } from '../storage/index.js';
@@ -151,7 +152,10 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
       onFatal: () => process.exit(1),
     });
     metrics.attach(host);
-    topics?.attach(host);
+    if (topics !== null) {
+      topics.attach(host);
+      registerTopicMetrics(metrics.registry, topics);
+    }
 
     // A member with no configuration in some group never finished joining it.
     const needsJoin = (): number[] => [...host.groups.values()].filter((g) => !isMember(g.status().config, selfId)).map((g) => g.id);

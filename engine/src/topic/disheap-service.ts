@@ -119,16 +119,15 @@ export function heapStats(reports: readonly PartitionReport[]): HeapStats {
       isHealthy: r.healthy,
     };
   }
-  const counter = (r: PartitionReport, name: string): number => ((r.stats as unknown as Record<string, number | undefined>)[name] ?? 0);
   return {
     totalMessages: sum((r) => r.stats.ready + r.stats.leased + r.stats.delayed),
     inflightMessages: sum((r) => r.stats.leased),
     dlqMessages: sum((r) => r.stats.dlq),
     totalEnqueues: sum((r) => r.stats.enqueuedTotal),
-    totalPops: sum((r) => counter(r, 'poppedTotal')),
+    totalPops: sum((r) => r.stats.poppedTotal),
     totalAcks: sum((r) => r.stats.ackedTotal),
-    totalNacks: sum((r) => counter(r, 'nackedTotal')),
-    totalRetries: sum((r) => counter(r, 'retriedTotal')),
+    totalNacks: sum((r) => r.stats.nackedTotal),
+    totalRetries: sum((r) => r.stats.retriedTotal),
     totalTimeouts: sum((r) => r.stats.expiredTotal),
     partitionStats,
   };

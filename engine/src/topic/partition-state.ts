@@ -405,6 +405,10 @@ export interface PartitionStats {
   readonly groups: number;
   /** Messages that became live: enqueued, or committed from a transaction. */
   readonly enqueuedTotal: number;
+  /** Deliveries (leases granted), and those of messages delivered before. */
+  readonly poppedTotal: number;
+  readonly retriedTotal: number;
+  readonly nackedTotal: number;
   readonly ackedTotal: number;
   readonly deadLetteredTotal: number;
   readonly droppedTotal: number;

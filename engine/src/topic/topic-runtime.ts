@@ -217,6 +217,15 @@ export class TopicRuntime {
     return this.host;
   }
 
+  /** Partitions this node leads, with their current counters (for metrics). */
+  ledPartitions(): Array<{ topic: string; partition: number; stats: ReturnType<HostedPartition['state']['stats']> }> {
+    const out: Array<{ topic: string; partition: number; stats: ReturnType<HostedPartition['state']['stats']> }> = [];
+    for (const [groupId, p] of this.partitions) {
+      if (this.host?.groups.get(groupId)?.isLeader() === true) out.push({ topic: p.meta.topic, partition: p.meta.partition, stats: p.state.stats() });
+    }
+    return out;
+  }
+
   /** The partition hosted here, if any. */
   hosted(groupId: number): HostedPartition | undefined {
     return this.nodeHost.groups.has(groupId) ? this.partitions.get(groupId) : undefined;

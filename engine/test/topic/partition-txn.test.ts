@@ -334,14 +334,14 @@ describe('PartitionState: transactions through snapshots and the codec', () => {
     expect(copy.preparedTxns()).toEqual(s.preparedTxns());
     expect(copy.stats()).toEqual(s.stats());
     // Reservations come back with the staged messages.
-    expect(ok(copy.enqueue(at(4), item('x', 1, { producer: prod(1) })))).toEqual({ ok: true, messageId: '3-2', duplicate: true });
+    expect(copy.enqueue(at(4), item('x', 1, { producer: prod(1) }))).toMatchObject({ ok: false, error: 'TXN_PENDING' });
     expect(copy.prepare(at(4), { txnId: 'gone', enqueues: [item('x')] })).toMatchObject({ ok: false, error: 'TXN_DECIDED' });
     expect(ok(copy.prepare(at(4), { txnId: 'tx', enqueues: [] })).results.map((r) => r.messageId)).toEqual(['3-2', '3-3']);
     for (const x of [s, copy]) {
       expect(x.apply({ type: 'commitTxn', txnId: 'tx' }, at(10))).toEqual({ ok: true, outcome: 'committed' });
       expect(x.apply({ type: 'abortTxn', txnId: 'other' }, at(11))).toEqual({ ok: true, outcome: 'aborted' });
     }
-    // The restored copy did one extra (duplicate) enqueue, which changes nothing: same state.
+    // The restored copy did one extra (refused) enqueue, which changes nothing: same state.
     expect(text(copy.snapshot())).toBe(text(s.snapshot()));
     expect(copy.get('3-2')).toMatchObject({ state: 'delayed', availableAt: T0 + 500, maxRetries: 0, enqueuedAt: T0 + 10 });
     expect(copy.get('3-3')!.priority).toBe(LIMITS.minPriority);
