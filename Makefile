@@ -10,7 +10,7 @@ NPX := npx --no-install
 .PHONY: help install gen build lint typecheck test unit integration sim bench dev clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  make sim SEEDS=N [FROM=S] [SCENARIO=x] [KNOB=k]; make sim SEED=S replays one seed with its trace"
 
 node_modules/.package-lock.json: package.json package-lock.json engine/package.json operator/package.json e2e/package.json
@@ -56,9 +56,12 @@ bench: gen ## Benchmarks, each beside a peer or physical limit measured in the s
 	$(NPX) tsx engine/bench/raft-core.ts
 	$(NPX) tsx engine/bench/replicated-writes.ts
 	$(NPX) tsx engine/bench/sql-vs-rqlite.ts
+	$(NPX) tsx engine/bench/topic-vs-nats.ts
 
-dev: gen ## Run a local 3-node engine cluster on loopback (data in .leviathan-dev/; ARGS=--help)
+dev: gen ## Run a local 3-node engine cluster and a 3-replica topic on loopback (data in .leviathan-dev/; ARGS=--help)
 	$(NPX) tsx engine/scripts/dev-cluster.ts $(ARGS)
 
 clean: ## Remove build output and generated code
 	rm -rf engine/dist operator/dist e2e/dist engine/src/gen
+
+include mk/kubernetes.mk

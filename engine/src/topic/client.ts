@@ -836,7 +836,9 @@ export class TopicClient {
     let unknown = false;
     // What an attempt other than the last one (cut short by the deadline) said, for the error.
     let telling: AttemptFailure | null = null;
+    const aborted = (): boolean => o.signal?.aborted === true;
     for (let failed = 1; ; failed++) {
+      if (aborted()) throw new TopicClientError(`${method}: cancelled`, 'CANCELLED', grpc.status.CANCELLED, unknown);
       const address = this.pickAddress();
       try {
         const res = await this.once<Res>(service, method, address, req, deadline, o.signal);
@@ -848,7 +850,7 @@ export class TopicClient {
         const d = decide(policy, f, unknown);
         unknown = d.mayHaveTakenEffect;
         if (f.grpcCode !== grpc.status.DEADLINE_EXCEEDED) telling = f;
-        if (o.signal?.aborted === true) throw new TopicClientError(`${method}: cancelled`, 'CANCELLED', grpc.status.CANCELLED, unknown, address);
+        if (aborted()) throw new TopicClientError(`${method}: cancelled`, 'CANCELLED', grpc.status.CANCELLED, unknown, address);
         if (!d.retry) throw new TopicClientError(`${method}: ${f.message}`, f.code, f.grpcCode, unknown, address);
         // A node that is down or cannot serve now: the next one may.
         this.markFailed(address);

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Mode as ProtoMode } from '../gen/disheap/v1/disheap.js';
 import type { DisheapServer, EnqueueReq, HeapInfo, HeapStats, PartitionStats as ProtoPartitionStats, PopItem, PopOpen } from '../gen/disheap/v1/disheap.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
-import type { TopicExtensionsServiceServer } from '../gen/leviathan/topic/v1/topic.js';
+import type { PopRequest, TopicExtensionsServiceServer } from '../gen/leviathan/topic/v1/topic.js';
 import { NodeError } from '../node/index.js';
 import { unary } from '../server/grpc-util.js';
 import type { EngineMetrics } from '../server/metrics.js';
@@ -343,10 +343,15 @@ export function topicExtensionsService(deps: DisheapDeps): TopicExtensionsServic
   const call = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>) =>
     unary<Req, Res>('leviathan.topic.v1.TopicExtensionsService', method, deps, (req) => guarded(() => fn(req)));
   return {
-    pop: call('Pop', async (req) => {
-      const items = await api.pop(req.topic, req.partitionIds, req.maxMessages === 0 ? 1 : req.maxMessages, durationMs(req.visibilityTimeout), `pop-${randomUUID()}`, durationMs(req.waitTimeout) ?? 0);
-      return { items: items.map(popItem) };
-    }),
+    pop: unary('leviathan.topic.v1.TopicExtensionsService', 'Pop', deps, (req: PopRequest, c) =>
+      guarded(async () => {
+        // A client that cancels (or whose deadline passes) stops the long poll: nothing is leased for it after.
+        const gone = new AbortController();
+        c.on('cancelled', () => gone.abort());
+        const items = await api.pop(req.topic, req.partitionIds, req.maxMessages === 0 ? 1 : req.maxMessages, durationMs(req.visibilityTimeout), `pop-${randomUUID()}`, durationMs(req.waitTimeout) ?? 0, gone.signal);
+        return { items: items.map(popItem) };
+      }),
+    ),
     read: call('Read', async (req) => {
       const out = await api.read(req.topic, req.partitionId, Number(req.fromOffset), req.limit);
       return {

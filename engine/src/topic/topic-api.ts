@@ -414,9 +414,11 @@ export class TopicApi {
     const placements = partitions.length === 0 ? t.partitions : [...new Set(partitions)].map((p) => this.placement(t, p));
     const until = Date.now() + Math.min(Math.max(0, waitMs), MAX_WAIT_MS);
     for (;;) {
+      // A caller that went away must not get messages leased to it that nobody will receive.
+      if (aborted(signal)) return [];
       const items = await this.popOnce(t, placements, max, visibilityTimeoutMs, consumer);
       const left = until - Date.now();
-      if (items.length > 0 || left <= 0 || signal?.aborted === true) return items;
+      if (items.length > 0 || left <= 0 || aborted(signal)) return items;
       await this.waitReady(placements.map((p) => p.groupId), Math.min(left, 5_000), signal);
     }
   }
@@ -532,6 +534,11 @@ export class TopicApi {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A function, not an inline check, so TypeScript does not narrow `aborted` across awaits. */
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
 
 function seqOf(messageId: string): number {
   return Number(messageId.slice(messageId.indexOf('-') + 1));
