@@ -401,7 +401,13 @@ export class TopicApi {
       // The decision is durable: the catalog leader's recovery loop delivers it.
     }
     if (txn.state === 'committed') return { responses: txn.responses as EnqueueOutcome[], transactionId: txnId };
-    throw failure ?? new TopicError('ABORTED', `transaction ${txnId} was aborted${txn.reason === null ? '' : `: ${txn.reason}`}`);
+    // The abort is durable: whatever made a prepare fail (even a timeout), the outcome is known now.
+    const cause = failure as TopicError | null; // assigned in the prepare callbacks above
+    const why = cause?.message ?? txn.reason;
+    throw new TopicError(
+      cause?.code === 'INVALID_ARGUMENT' ? 'INVALID_ARGUMENT' : 'ABORTED',
+      `transaction ${txnId} was aborted${why === null ? '' : `: ${why}`}`,
+    );
   }
 
   /**

@@ -287,7 +287,7 @@ export class TopicRuntime {
     return this.route(groupId, timeoutMs, {
       readOnly: true,
       local: async (g, left) => {
-        await g.linearizableRead(Math.min(left, this.options.requestTimeoutMs));
+        if (!readsWithoutBarrier(q)) await g.linearizableRead(Math.min(left, this.options.requestTimeoutMs));
         return this.answer(groupId, q);
       },
       remote: (client, left) =>
@@ -420,8 +420,7 @@ export class TopicRuntime {
         void (async () => {
           const q = decodeGroupJson<PartitionQuery>(call.request.query);
           const g = this.nodeHost.leading(call.request.groupId);
-          // A long poll holds no barrier: it only waits for the state to change here.
-          if (q.type !== 'waitReady') await g.linearizableRead(this.options.requestTimeoutMs);
+          if (!readsWithoutBarrier(q)) await g.linearizableRead(this.options.requestTimeoutMs);
           return this.answer(call.request.groupId, q);
         })().then(
           async (result) => callback(null, { result: encodeGroupJson(await result) }),
@@ -493,7 +492,7 @@ export class TopicRuntime {
     const topic = this.catalog.state.topic(p.meta.topic);
     if (topic === undefined) return;
     const want = topic.config;
-    if (stableJson(want) === stableJson(p.state.currentConfig)) return;
+    if (want === p.state.currentConfig || configKey(want) === configKey(p.state.currentConfig)) return;
     const { mode: _mode, ...rest } = want;
     g.propose(encodePartitionCommand({ type: 'configure', config: rest }), this.options.requestTimeoutMs).catch((err: Error) =>
       this.log.debug({ group: groupId, err: err.message }, 'config update not applied yet; will retry'),
@@ -597,10 +596,31 @@ export class TopicRuntime {
   }
 }
 
+/**
+ * Queries answered from the leader's state without a ReadIndex round: a long poll only waits for
+ * the state to change, and pop candidates are a hint (the pop proposal itself takes the
+ * partition's best messages when it applies), so a deposed leader's answer costs nothing.
+ */
+function readsWithoutBarrier(q: PartitionQuery): boolean {
+  return q.type === 'waitReady' || q.type === 'candidates';
+}
+
 /** The member name of an id `name@incarnation`. */
 function memberName(id: string): string {
   const at = id.lastIndexOf('@');
   return at < 0 ? id : id.slice(0, at);
+}
+
+const configKeys = new WeakMap<object, string>();
+
+/** A config's canonical JSON, computed once per config object (configs are never mutated). */
+function configKey(c: PartitionConfig): string {
+  let k = configKeys.get(c);
+  if (k === undefined) {
+    k = stableJson(c);
+    configKeys.set(c, k);
+  }
+  return k;
 }
 
 /** JSON with object keys sorted at every level, so equal configs compare equal. */
