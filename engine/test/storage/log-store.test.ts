@@ -255,7 +255,44 @@ describe('LogStore', () => {
   it('refuses a file written by a newer schema', () => {
     open(tmp.file()).close();
     withRaw(tmp.file(), (db) => db.pragma('user_version = 99'));
-    expect(() => open(tmp.file())).toThrow(/schema version 99, newer than this engine's 1/);
+    expect(() => open(tmp.file())).toThrow(/schema version 99, newer than this engine's 2/);
+  });
+
+  it('upgrades a version 1 file in place: its groups stay, group metadata becomes available', () => {
+    const store = open(tmp.file());
+    store.createGroup(3, { voters: ['a@1'], learners: [] });
+    store.close();
+    withRaw(tmp.file(), (db) => {
+      db.exec('DROP TABLE group_meta');
+      db.pragma('user_version = 1');
+    });
+    const again = open(tmp.file());
+    expect(again.groupIds()).toEqual([3]);
+    expect(again.groupMeta(3)).toBeNull();
+    again.createGroup(4, { voters: ['a@1'], learners: [] }, '{"kind":"partition"}');
+    again.close();
+    expect(withRaw(tmp.file(), (db) => db.pragma('user_version', { simple: true }))).toBe(2);
+  });
+
+  it('keeps a group\'s metadata with it, and deletes a group with everything stored for it', () => {
+    const store = open(tmp.file());
+    store.createGroup(1, { voters: ['a@1'], learners: [] }, 'meta-1');
+    store.createGroup(2, { voters: ['a@1'], learners: [] }, 'meta-2');
+    store.persist([{ groupId: 1, entries: run(1, 3, 1), hardState: { term: 1, vote: 'a@1', commit: 1 } }]);
+    store.setRecoveryFence(1, 1);
+    store.deleteGroup(1);
+    expect(store.hasGroup(1)).toBe(false);
+    expect(store.groupMeta(1)).toBeNull();
+    expect(store.groupMeta(2)).toBe('meta-2');
+    store.close();
+    // Nothing of group 1 is left on disk: reopening sees only group 2.
+    const reopened = open(tmp.file());
+    expect(reopened.groupIds()).toEqual([2]);
+    expect(reopened.recoveryFence(1)).toBe(0);
+    for (const table of ['entry', 'hard_state', 'snapshot', 'recovery_fence', 'group_meta']) {
+      expect(withRaw(tmp.file(), (db) => (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE group_id = 1`).get() as { n: number }).n)).toBe(0);
+    }
+    reopened.close();
   });
 
   it('leaves the file in WAL mode', () => {
