@@ -17,6 +17,12 @@ export interface EngineConfig {
   readonly httpListen: string;
   /** Start a new cluster with this node as its single voter (empty data directory only). */
   readonly bootstrap: boolean;
+  /**
+   * Found a new cluster only if this member's name is this one and its data directory holds no
+   * Raft state yet; otherwise join (or resume). For a StatefulSet, where every pod gets the same
+   * flags: the operator names ordinal 0 here until the cluster has a leader, then takes it away.
+   */
+  readonly bootstrapMember: string | null;
   /** Addresses (host:port) of existing members to ask to join, for an empty data directory. */
   readonly join: readonly string[];
   /** A DNS name (name:port) whose addresses are existing members, e.g. a headless Service. */
@@ -87,6 +93,13 @@ export function buildCommand(): Command {
     .addOption(opt('--http-listen <host:port>', 'HTTP listen address for /livez, /readyz, /metrics, /raft/status', 'LEVIATHAN_HTTP_LISTEN').default('0.0.0.0:7401').argParser(hostPort(true)))
     // Booleans read their environment variables in parseConfig: commander would take any value,
     // even "false", as true.
+    .addOption(
+      opt(
+        '--bootstrap-member <name>',
+        'found a new cluster if --name is <name> and the data directory holds no Raft state; otherwise join with --join/--join-dns (for StatefulSets: every pod gets the same flags)',
+        'LEVIATHAN_BOOTSTRAP_MEMBER',
+      ),
+    )
     .addOption(new Option('--bootstrap', 'start a new cluster with this node as its only voter (empty data directory only) [env: LEVIATHAN_BOOTSTRAP=true]').default(false))
     .addOption(opt('--join <host:port,...>', 'existing members to ask to join (empty data directory)', 'LEVIATHAN_JOIN').argParser(hostPortList).default([]))
     .addOption(opt('--join-dns <name:port>', 'DNS name whose addresses are existing members (e.g. a headless Service)', 'LEVIATHAN_JOIN_DNS').argParser(hostPort()))
@@ -111,6 +124,7 @@ interface RawOptions {
   advertise?: string;
   httpListen: string;
   bootstrap: boolean | string;
+  bootstrapMember?: string;
   join: string[];
   joinDns?: string;
   learner: boolean | string;
@@ -143,6 +157,10 @@ export function toConfig(o: RawOptions): EngineConfig {
   if (bootstrap && (o.join.length > 0 || joinDns !== null)) {
     throw new ConfigError('--bootstrap starts a new cluster and --join/--join-dns joins an existing one: give one or the other');
   }
+  const bootstrapMember = o.bootstrapMember === undefined || o.bootstrapMember === '' ? null : o.bootstrapMember;
+  if (bootstrap && bootstrapMember !== null) {
+    throw new ConfigError('--bootstrap always founds a cluster and --bootstrap-member founds one only for the named member: give one or the other');
+  }
   if (o.electionTimeoutMs < 3 * o.heartbeatMs) {
     throw new ConfigError(`--election-timeout-ms (${o.electionTimeoutMs}) must be at least 3 times --heartbeat-ms (${o.heartbeatMs}), or followers time out between heartbeats`);
   }
@@ -158,6 +176,7 @@ export function toConfig(o: RawOptions): EngineConfig {
     advertise: o.advertise ?? `${o.name}:${listenPort}`,
     httpListen: o.httpListen,
     bootstrap,
+    bootstrapMember,
     join: o.join,
     joinDns,
     learner: bool(o.learner, '--learner / LEVIATHAN_LEARNER'),

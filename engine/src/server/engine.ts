@@ -78,9 +78,19 @@ async function joinTargets(config: EngineConfig): Promise<string[]> {
   return targets.filter((t) => t !== config.advertise);
 }
 
+/** Whether the store holds any Raft state: a configuration, an entry or a snapshot in some group. */
+function hasRaftState(store: LogStore): boolean {
+  return store.groupIds().some((id) => {
+    const g = store.group(id);
+    const { config, index } = g.snapshot().meta;
+    return index > 0 || g.lastIndex() > 0 || config.voters.length > 0 || config.learners.length > 0;
+  });
+}
+
 export async function startEngine(config: EngineConfig, logger: Logger): Promise<Engine> {
   const dbFile = joinPath(config.dataDir, 'raft.db');
-  if (!existsSync(dbFile) && !config.bootstrap && config.join.length === 0 && config.joinDns === null) {
+  const named = config.bootstrapMember !== null && config.bootstrapMember === config.name;
+  if (!existsSync(dbFile) && !config.bootstrap && !named && config.join.length === 0 && config.joinDns === null) {
     // Checked before creating anything, so a mistaken start leaves the directory as it was.
     throw new ConfigError(`the data directory ${config.dataDir} is empty: pass --bootstrap to start a new cluster, or --join/--join-dns to join an existing one`);
   }
@@ -91,8 +101,16 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     for (const t of store.recoveredTails()) {
       logger.warn({ group: t.groupId, truncatedFrom: t.truncatedFrom, lostThrough: t.lostThrough }, 'truncated a corrupt, uncommitted log tail; will not vote until caught up past it');
     }
-    const fresh = store.identity() === null;
-    if (fresh && !config.bootstrap && config.join.length === 0 && config.joinDns === null) {
+    // --bootstrap-member: found only from a directory without Raft state (new, or a join that
+    // never completed); a member that ever held a configuration resumes or rejoins instead.
+    const founding = config.bootstrap || (named && !hasRaftState(store));
+    if (named && !founding) logger.info({ member: config.name }, 'named by --bootstrap-member, but the data directory holds Raft state: resuming, not founding');
+    if (founding && store.identity() !== null && !hasRaftState(store)) {
+      // An identity from a join that never completed: start its groups over as the founder.
+      for (const g of store.groupIds()) store.deleteGroup(g);
+    }
+    const fresh = store.identity() === null || store.groupIds().length === 0;
+    if (fresh && !founding && config.join.length === 0 && config.joinDns === null) {
       throw new ConfigError(`the data directory ${config.dataDir} is empty: pass --bootstrap to start a new cluster, or --join/--join-dns to join an existing one`);
     }
     const identity = store.identity() ?? store.initIdentity(config.name);
@@ -101,8 +119,8 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
     }
     const selfId = memberId(identity);
     if (fresh) {
-      for (let g = 0; g < config.groups; g++) store.createGroup(g, config.bootstrap ? { voters: [selfId], learners: [] } : { voters: [], learners: [] });
-      logger.info({ member: selfId, groups: config.groups, mode: config.bootstrap ? 'bootstrap' : 'join' }, 'initialised a new data directory');
+      for (let g = 0; g < config.groups; g++) store.createGroup(g, founding ? { voters: [selfId], learners: [] } : { voters: [], learners: [] });
+      logger.info({ member: selfId, groups: config.groups, mode: founding ? 'bootstrap' : 'join' }, 'initialised a new data directory');
     } else {
       logger.info({ member: selfId, groups: store.groupIds().length }, 'resuming from the data directory');
     }

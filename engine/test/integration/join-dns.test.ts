@@ -4,7 +4,7 @@
  * (resolved from /etc/hosts), standing for the Service name.
  */
 import { describe, expect, it } from 'vitest';
-import { EngineCluster } from './engine-cluster.js';
+import { EngineCluster, waitFor } from './engine-cluster.js';
 import { useCluster } from './helpers.js';
 
 const createCluster = useCluster(20_000, (o) => EngineCluster.create(o));
@@ -25,6 +25,42 @@ describe('join by DNS name', () => {
     const client = c.client();
     await client.put('k', 'v');
     expect(await client.get('k', { endpoint: c.node(2).address })).toBe('v');
+  }, 60_000);
+});
+
+describe('--bootstrap-member: every member started with the same flags, as pods of a StatefulSet', () => {
+  it('the named member founds the cluster once; the others join through DNS; with data it resumes instead of founding again', async () => {
+    const c = await createCluster({ size: 3 });
+    // Every member resolves the "service" name to node 0's port first: until node 0 founds the
+    // cluster nobody answers a join, so the others keep asking, as pods do before a leader exists.
+    const dns = `localhost:${c.node(0).grpcPort}`;
+    const flags = ['--bootstrap-member', 'node-0', '--join-dns', dns];
+    for (const i of [1, 2, 0]) c.startNode(i, flags);
+    await c.waitVoters(3);
+    const client = c.client();
+    await client.put('k', 'v1');
+    const founder = (await c.node(0).status())?.node.memberId;
+
+    // node-0 restarted with the same flags: it holds Raft state, so it resumes as the same member.
+    await c.node(0).kill();
+    c.startNode(0, flags);
+    await waitFor('node 0 back with its data', async () => (await c.node(0).status())?.node.memberId === founder && (await c.node(0).ready()));
+    expect(c.node(0).log()).toContain('holds Raft state: resuming, not founding');
+    const g = await c.node(await c.waitLeader()).group(0);
+    expect(g?.members.filter((m) => m.role === 'voter')).toHaveLength(3);
+    await client.put('k', 'v2');
+    expect(await client.get('k', { endpoint: c.node(0).address })).toBe('v2');
+  }, 90_000);
+
+  it('an identity left by a join that never completed does not stop the named member from founding', async () => {
+    const c = await createCluster({ size: 1 });
+    // A join that cannot complete (nobody answers): the directory gets an identity and empty groups.
+    c.startNode(0, ['--join', '127.0.0.1:1']);
+    await waitFor('identity written', async () => (await c.node(0).status()) !== null);
+    await c.node(0).kill();
+    c.startNode(0, ['--bootstrap-member', 'node-0', '--join', '127.0.0.1:1']);
+    await c.waitLeader();
+    await c.client().put('k', 'v');
   }, 60_000);
 });
 

@@ -43,4 +43,12 @@ describe('engine configuration', () => {
     expect(() => parse(['--name', 'a', '--listen', '127.0.0.1:0'])).toThrow(/explicit --advertise/);
     expect(parse(['--name', 'a', '--listen', '127.0.0.1:0', '--advertise', '127.0.0.1:5000']).advertise).toBe('127.0.0.1:5000');
   });
+
+  it('takes --bootstrap-member with --join-dns (every pod the same flags), not with --bootstrap; empty means unset', () => {
+    const c = parse(['--name', 'db-1', '--bootstrap-member', 'db-0', '--join-dns', 'db-peers:7400', '--learner']);
+    expect(c).toMatchObject({ bootstrapMember: 'db-0', bootstrap: false, joinDns: 'db-peers:7400', learner: true });
+    expect(parseConfig(['--name', 'db-0'], { LEVIATHAN_BOOTSTRAP_MEMBER: 'db-0' }, true).bootstrapMember).toBe('db-0');
+    expect(parseConfig(['--name', 'db-0'], { LEVIATHAN_BOOTSTRAP_MEMBER: '' }, true).bootstrapMember).toBeNull();
+    expect(() => parse(['--name', 'a', '--bootstrap', '--bootstrap-member', 'a'])).toThrow(/one or the other/);
+  });
 });
