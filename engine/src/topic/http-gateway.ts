@@ -641,9 +641,23 @@ export function topicHttpHandler(api: TopicApi, options: TopicHttpOptions): Http
       const headers: Record<string, string> = {};
       if (e.status === 503) headers['retry-after'] = '1';
       if (e.status === 413) headers.connection = 'close';
-      send(res, e.status, { error: { code: e.code, message: e.message } }, headers);
-      // Drop the rest of a body we refused, without reading it into memory.
-      if (!req.complete) req.resume();
+      let sent = false;
+      const respond = (): void => {
+        if (sent) return;
+        sent = true;
+        send(res, e.status, { error: { code: e.code, message: e.message } }, headers);
+      };
+      if (req.complete) return respond();
+      // Drop the rest of a body we refused, without keeping it. Answer once it is read (for at
+      // most 5 s): closing while the client still writes makes it fail with EPIPE before it
+      // reads our answer.
+      req.resume();
+      const timer = setTimeout(respond, 5_000);
+      req.once('end', () => {
+        clearTimeout(timer);
+        respond();
+      });
+      req.once('error', respond);
     });
     return true;
   };
