@@ -369,6 +369,11 @@ export function topicExtensionsService(deps: DisheapDeps): TopicExtensionsServic
       await api.commitOffset(req.group, req.topic, req.partitionId, Number(req.offset));
       return {};
     }),
+    addPartitions: call('AddPartitions', async (req) => {
+      if (req.count < 1) throw new TopicError('INVALID_ARGUMENT', 'count must be at least 1');
+      const t = await api.addPartitions(req.topic, req.count);
+      return { partitions: t.partitions.length };
+    }),
     fetchOffset: call('FetchOffset', async (req) => {
       const offset = await api.fetchOffset(req.group, req.topic, req.partitionId);
       return offset === null ? {} : { offset: BigInt(offset) };

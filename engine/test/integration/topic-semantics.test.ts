@@ -293,6 +293,27 @@ describe('topic semantics on real processes', () => {
     expect(got).toBeLessThanOrEqual(3_000 + 1_000);
   }, 60_000);
 
+  it('AddPartitions grows a topic online: new partition groups appear on the nodes, take messages, and keep the old ones', async () => {
+    const { cluster, clients } = shared();
+    const before = await makeTopic(clients, heapReq('growing', { partitions: 2 }));
+    await enqueueN(clients, 'growing', 4);
+    const grown = await clients.ext(1).addPartitions({ topic: 'growing', count: 2 });
+    expect(grown.partitions).toBe(4);
+    await expect(clients.ext(0).addPartitions({ topic: 'growing', count: 0 })).rejects.toMatchObject({ status: 'INVALID_ARGUMENT' });
+    const stats = await waitTopicReady(clients, 'growing');
+    expect(Object.keys(stats.partitionStats).sort()).toEqual(['0', '1', '2', '3']);
+    // The new groups are hosted (rf 3 on 3 nodes: everywhere), next to the old ones.
+    const hosted = await hostedGroups(cluster);
+    const all = [...new Set([...hosted.values()].flat())];
+    const added = all.filter((g) => !before.includes(g) && g > Math.max(...before));
+    for (const [, gs] of hosted) expect(gs).toEqual(expect.arrayContaining([...before, ...added.slice(0, 2)]));
+    // Messages land on the new partitions too, and nothing enqueued before is lost.
+    for (let i = 0; i < 40; i++) await clients.disheap(i % 3).enqueue({ topic: 'growing', payload: Buffer.from(`n${i}`), priority: 0n, partitionKey: `key-${i}` });
+    const after = await topicStats(clients, 'growing');
+    expect(Number(after.partitionStats[2]?.messages ?? 0n) + Number(after.partitionStats[3]?.messages ?? 0n)).toBeGreaterThan(0);
+    expect(Number(after.totalMessages)).toBe(44);
+  }, 60_000);
+
   it('DeleteHeap needs confirmation_token = topic; then the topic is NOT_FOUND and its groups leave every node', async () => {
     const { cluster, clients } = shared();
     const groups = await makeTopic(clients, heapReq('doomed'));
