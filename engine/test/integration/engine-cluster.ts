@@ -20,6 +20,8 @@ import { FaultProxy } from './fault-proxy.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const MAIN = join(REPO, 'engine/src/server/main.ts');
+/** Extra node flags for every engine process, e.g. LEVIATHAN_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile. */
+const NODE_FLAGS = (process.env.LEVIATHAN_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
 export interface ClusterOptions {
   readonly size: number;
@@ -79,7 +81,7 @@ export class EngineNode {
     if (this.proc !== null) throw new Error(`${this.name} is already running`);
     mkdirSync(this.dataDir, { recursive: true });
     const out = openSync(this.logFile, 'a');
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+    const proc = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', MAIN, ...args], { cwd: REPO, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
     closeSync(out);
     this.proc = proc;
     this.exited = new Promise((res) => proc.once('exit', (code) => res(code)));
