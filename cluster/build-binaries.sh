@@ -11,6 +11,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.sh"
+if ! command -v go >/dev/null; then
+  [ -x /usr/local/go/bin/go ] && export PATH=$PATH:/usr/local/go/bin || { echo "build-binaries: Go is needed (go.dev/dl, or Debian's golang)" >&2; exit 1; }
+fi
 export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0
 GO_LDFLAGS='-s -w'
 
@@ -50,7 +53,14 @@ build_kube() {
   fi
   local pkgs=()
   for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  (cd "$dir" && go build -trimpath -ldflags="$GO_LDFLAGS" -o "$out/" "${pkgs[@]}")
+  # The version the binaries report (kubectl and clients refuse a server without one), as the
+  # release build stamps it.
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  local x='' p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    x+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.gitCommit=$KUBE_VERSION"
+  done
+  (cd "$dir" && go build -trimpath -ldflags="$GO_LDFLAGS$x" -o "$out/" "${pkgs[@]}")
   # The pause container's binary, from the same release (build/pause/linux/pause.c), static.
   local kdir; kdir=$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBE_VERSION
   gcc -Os -static -DVERSION="$KUBE_VERSION" -o "$out/pause" "$kdir/build/pause/linux/pause.c"

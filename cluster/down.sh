@@ -14,8 +14,9 @@ stop_pid() { # name
   pid=$(cat "$PIDS/$name.pid")
   step "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  if kill -0 "$pid" 2>/dev/null; then echo "         $name did not stop in 10s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
+  # Gone, or a zombie (no executable) waiting to be reaped.
+  for _ in $(seq 1 40); do readlink "/proc/$pid/exe" >/dev/null 2>&1 || break; sleep 0.25; done
+  if readlink "/proc/$pid/exe" >/dev/null 2>&1; then echo "         $name did not stop in 10s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
   rm -f "$PIDS/$name.pid"
 }
 
@@ -53,18 +54,28 @@ fi
 
 step "network and host state"
 if [ -x "$KUBE_BIN/kube-proxy" ]; then "$KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+# What remains are the kubelet's and kube-proxy's own KUBE-* chains (canaries, KUBE-FIREWALL).
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null || continue
+  for table in filter nat mangle; do
+    jumps=$("$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' | sed 's/^-A/-D/' || true)
+    while read -r rule; do [ -n "$rule" ] && { eval "\"\$ipt\" -t \"\$table\" $rule" 2>/dev/null || true; }; done <<< "$jumps"
+    chains=$("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/{print $2}' || true)
+    for c in $chains; do "$ipt" -t "$table" -F "$c" 2>/dev/null || true; done
+    for c in $chains; do "$ipt" -t "$table" -X "$c" 2>/dev/null || true; done
+  done
+done
 if [ -f "$RUN/bridge" ] && ip link show "$(cat "$RUN/bridge")" >/dev/null 2>&1; then
   # Veths of pods that were killed without the CNI plugin are removed with their bridge ports.
   for port in $(ls "/sys/class/net/$(cat "$RUN/bridge")/brif" 2>/dev/null); do ip link delete "$port" 2>/dev/null || true; done
   ip link delete "$(cat "$RUN/bridge")"
 fi
 # Mounts left under the run directory (volumes, container root filesystems), deepest first.
-awk -v run="$RUN" '$2 == run || index($2, run "/") == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
-  umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-done
+unmount_run
 if [ -f "$RUN/sysctl.saved" ]; then
   while IFS='=' read -r k v; do sysctl -qw "$k=$v" 2>/dev/null || true; done < "$RUN/sysctl.saved"
   rm -f "$RUN/sysctl.saved"
 fi
-rm -f "$RUN/bridge" "$PIDS/order"
+if [ -f "$RUN/kmsg-link" ] && [ -L /dev/kmsg ]; then rm -f /dev/kmsg; fi
+rm -f "$RUN/bridge" "$PIDS/order" "$RUN/kmsg-link"
 step "cluster stopped (logs and data kept in $RUN until the next cluster-up)"

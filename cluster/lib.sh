@@ -44,5 +44,15 @@ ours_alive() {
   pid=$(cat "$PIDS/$name.pid")
   kill -0 "$pid" 2>/dev/null || return 1
   # Guard against pid reuse: the recorded executable must still be the one running.
-  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(cat "$PIDS/$name.exe")" ]
+  # (A binary rebuilt while the cluster runs shows as "path (deleted)": still ours.)
+  local exe; exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  [ "${exe% (deleted)}" = "$(cat "$PIDS/$name.exe")" ]
+}
+
+# Unmounts whatever is mounted under the run directory (pod volumes, container root filesystems),
+# deepest first.
+unmount_run() {
+  awk -v run="$RUN" '$2 == run || index($2, run "/") == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
 }

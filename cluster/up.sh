@@ -32,7 +32,9 @@ step "binaries: kubernetes $KUBE_VERSION, coredns $COREDNS_VERSION (cached in $L
 for b in etcd containerd runc iptables conntrack openssl; do command -v "$b" >/dev/null || fail "$b missing: run cluster/host-deps.sh"; done
 [ -x /usr/lib/cni/bridge ] || fail "CNI plugins missing: run cluster/host-deps.sh"
 
-rm -rf "$RUN"
+# A previous run's leftovers (its processes are gone: checked above).
+unmount_run
+rm -rf --one-file-system "$RUN"
 mkdir -p "$PKI" "$PIDS" "$LOGS" "$RUN/etcd" "$RUN/containerd" "$RUN/kubelet" "$RUN/cni/net.d" "$RUN/cni/ipam" "$RUN/volumes" "$RUN/manifests"
 echo "$KUBE_VERSION" > "$RUN/version"
 
@@ -153,6 +155,8 @@ start etcd "$(command -v etcd)" --name leviathan --data-dir "$RUN/etcd" \
   --quota-backend-bytes 2147483648
 wait_for etcd 30 curl -fsS "$ETCD_CLIENT/health"
 
+# Bit 24 of the capability bounding set is CAP_SYS_RESOURCE.
+if (( (16#$(awk '/^CapBnd/{print $2}' /proc/self/status) >> 24) & 1 )); then restrict_oom=false; else restrict_oom=true; fi
 step "containerd $(containerd --version | awk '{print $3}') (socket $CONTAINERD_SOCK)"
 cat > "$RUN/containerd/config.toml" <<EOF
 version = 2
@@ -169,6 +173,9 @@ state = "$RUN/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   enable_selinux = false
+  # Where processes lack CAP_SYS_RESOURCE (this VM's bounding set drops it), nothing may lower its
+  # oom_score_adj: the kubelet's negative values (-998 for sandboxes) are clamped to containerd's.
+  restrict_oom_score_adj = $restrict_oom
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -177,7 +184,6 @@ state = "$RUN/containerd/state"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         BinaryName = "$(command -v runc)"
-        Root = "$RUN/containerd/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$RUN/cni/net.d"
@@ -212,6 +218,7 @@ start kube-apiserver "$KUBE_BIN/kube-apiserver" \
   --client-ca-file="$PKI/ca.crt" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP \
   --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
@@ -234,6 +241,9 @@ start kube-scheduler "$KUBE_BIN/kube-scheduler" \
   --bind-address=127.0.0.1 --leader-elect=false --profiling=false
 
 step "kubelet (node $NODE_NAME, cgroupfs driver)"
+# The kubelet's OOM watcher reads /dev/kmsg; some containers and VMs have none (kind links it
+# to /dev/console the same way). Removed again by cluster/down.sh.
+if [ ! -e /dev/kmsg ]; then ln -s /dev/console /dev/kmsg && touch "$RUN/kmsg-link"; fi
 cat > "$RUN/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -258,6 +268,7 @@ imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 evictionPressureTransitionPeriod: 10s
 registerNode: true
+oomScoreAdj: $([ "$restrict_oom" = true ] && echo 0 || echo -999)
 rotateCertificates: false
 serverTLSBootstrap: false
 EOF
@@ -275,10 +286,12 @@ mode: iptables
 clientConnection: {kubeconfig: $RUN/kube-proxy.kubeconfig}
 hostnameOverride: $NODE_NAME
 clusterCIDR: $POD_CIDR
+nodePortAddresses: [$POD_CIDR]   # NodePorts on the bridge only
 bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+oomScoreAdj: $([ "$restrict_oom" = true ] && echo 0 || echo -999)
 EOF
 start kube-proxy "$KUBE_BIN/kube-proxy" --config="$RUN/kube-proxy.yaml"
 

@@ -2,6 +2,7 @@
 # Binaries built from Go modules are cached in ~/.cache/leviathan, outside the repository.
 
 LEVIATHAN_CACHE ?= $(HOME)/.cache/leviathan
+export LEVIATHAN_CACHE
 HELM_VERSION := $(shell sed -n 's/^HELM_VERSION=\([^ ]*\).*/\1/p' cluster/versions.sh)
 KUBE_VERSION := $(shell sed -n 's/^KUBE_VERSION=\([^ ]*\).*/\1/p' cluster/versions.sh)
 HELM := $(LEVIATHAN_CACHE)/bin/helm-$(HELM_VERSION)
@@ -13,14 +14,14 @@ OPERATOR_IMAGE ?= leviathan/operator:dev
 # The Docker CLI needs the buildx plugin for BuildKit; without it the classic builder does (the
 # Dockerfiles need nothing BuildKit-only). Builds use the host network: the local Docker here has
 # no bridge network.
-DOCKER_BUILD := $(if $(shell docker buildx version 2>/dev/null),docker build,DOCKER_BUILDKIT=0 docker build) --network host
+DOCKER_BUILD = $(if $(shell docker buildx version 2>/dev/null),docker build,DOCKER_BUILDKIT=0 docker build) --network host
 KIND_CLUSTER ?= leviathan
 KIND_KUBECONFIG := $(LEVIATHAN_CACHE)/kind/kubeconfig
 LOCAL_KUBECONFIG := $(LEVIATHAN_CACHE)/cluster/kubeconfig
 # The e2e tests run against $(KUBECONFIG) when set, else against the local cluster.
 E2E_KUBECONFIG = $(or $(KUBECONFIG),$(LOCAL_KUBECONFIG))
 
-.PHONY: host-deps docker base-image images kind-up kind-down cluster-up cluster-down helm chart-test e2e e2e-ci
+.PHONY: host-deps docker base-image images kind-up kind-down cluster-up cluster-down helm chart-test chart-crds e2e e2e-ci
 
 host-deps: ## Install Docker, etcd, containerd, runc, CNI plugins, ... from Debian when missing (root)
 	cluster/host-deps.sh
@@ -28,17 +29,17 @@ host-deps: ## Install Docker, etcd, containerd, runc, CNI plugins, ... from Debi
 docker: ## Make sure a Docker daemon answers (starts dockerd in the background when none does)
 	cluster/dockerd.sh start
 
-base-image: ## Build the stand-in base image ($(BASE_IMAGE)) from Debian + this host's Node.js, if Docker lacks it
+base-image: ## Build the stand-in base image (node:20-bookworm-slim) from Debian + this host's Node.js, if Docker lacks it
 	cluster/base-image.sh $(BASE_IMAGE)
 
-images: ## Build the engine and operator images ($(ENGINE_IMAGE), $(OPERATOR_IMAGE))
+images: ## Build the engine and operator images (leviathan/engine:dev, leviathan/operator:dev)
 	@echo "== image $(ENGINE_IMAGE) (base $(BASE_IMAGE))"
 	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f engine/Dockerfile -t $(ENGINE_IMAGE) .
 	@echo "== image $(OPERATOR_IMAGE) (base $(BASE_IMAGE))"
 	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f operator/Dockerfile -t $(OPERATOR_IMAGE) .
 	@docker image ls --format '   {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^   ($(ENGINE_IMAGE)|$(OPERATOR_IMAGE))$$' || true
 
-kind-up: ## Create a kind cluster "$(KIND_CLUSTER)" and load the images (machines with kind)
+kind-up: ## Create a kind cluster "leviathan" and load the images (machines with kind)
 	@echo "== kind cluster $(KIND_CLUSTER)"
 	kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER) --wait 120s
 	@echo "== loading $(ENGINE_IMAGE) $(OPERATOR_IMAGE)"
@@ -68,9 +69,13 @@ chart-test: install $(HELM) ## helm lint and rendered-template tests of charts/l
 
 test: chart-test
 
-e2e: install $(HELM) ## End-to-end tests against $$KUBECONFIG (default: the local cluster)
+e2e: install $(HELM) ## End-to-end tests against KUBECONFIG (default: the local cluster)
 	HELM=$(HELM) KUBECTL=$(if $(wildcard $(KUBECTL_LOCAL)),$(KUBECTL_LOCAL),kubectl) KUBECONFIG=$(E2E_KUBECONFIG) \
 	  ENGINE_IMAGE=$(ENGINE_IMAGE) OPERATOR_IMAGE=$(OPERATOR_IMAGE) $(NPX) vitest run -c e2e/vitest.config.ts
 
 e2e-ci: ## CI: host packages, Docker, base image, images, local cluster, e2e tests, cluster down
 	cluster/ci.sh
+
+chart-crds: ## Copy crds/ into the chart (charts/leviathan-operator/files/crds), which renders them
+	rm -f charts/leviathan-operator/files/crds/*.yaml
+	cp crds/*.yaml charts/leviathan-operator/files/crds/
