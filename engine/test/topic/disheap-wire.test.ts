@@ -554,6 +554,7 @@ describe('Disheap wire schema (disheap.v1)', () => {
       '/leviathan.topic.v1.TopicExtensionsService/Read',
       '/leviathan.topic.v1.TopicExtensionsService/CommitOffset',
       '/leviathan.topic.v1.TopicExtensionsService/FetchOffset',
+      '/leviathan.topic.v1.TopicExtensionsService/AddPartitions',
     ]);
   });
 });
