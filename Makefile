@@ -62,6 +62,6 @@ dev: gen ## Run a local 3-node engine cluster and a 3-replica topic on loopback 
 	$(NPX) tsx engine/scripts/dev-cluster.ts $(ARGS)
 
 clean: ## Remove build output and generated code
-	rm -rf engine/dist operator/dist e2e/dist engine/src/gen
+	rm -rf engine/dist operator/dist e2e/dist engine/src/gen operator/src/gen
 
 include mk/kubernetes.mk

@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'engine/src/gen/**', 'bench/peers/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'engine/src/gen/**', 'operator/src/gen/**', 'bench/peers/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

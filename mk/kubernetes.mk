@@ -11,6 +11,9 @@ KUBECTL_LOCAL := $(LEVIATHAN_CACHE)/kube/$(KUBE_VERSION)/bin/kubectl
 BASE_IMAGE ?= node:20-bookworm-slim
 ENGINE_IMAGE ?= leviathan/engine:dev
 OPERATOR_IMAGE ?= leviathan/operator:dev
+# A second tag of the engine image: the operator e2e tests roll a cluster over to it (a new image
+# reference means a new pod template, hence a rolling upgrade).
+ENGINE_IMAGE_NEXT ?= $(ENGINE_IMAGE)-next
 # The Docker CLI needs the buildx plugin for BuildKit; without it the classic builder does (the
 # Dockerfiles need nothing BuildKit-only). Builds use the host network: the local Docker here has
 # no bridge network.
@@ -35,6 +38,7 @@ base-image: ## Build the stand-in base image (node:20-bookworm-slim) from Debian
 images: ## Build the engine and operator images (leviathan/engine:dev, leviathan/operator:dev)
 	@echo "== image $(ENGINE_IMAGE) (base $(BASE_IMAGE))"
 	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f engine/Dockerfile -t $(ENGINE_IMAGE) .
+	docker tag $(ENGINE_IMAGE) $(ENGINE_IMAGE_NEXT)
 	@echo "== image $(OPERATOR_IMAGE) (base $(BASE_IMAGE))"
 	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -f operator/Dockerfile -t $(OPERATOR_IMAGE) .
 	@docker image ls --format '   {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^   ($(ENGINE_IMAGE)|$(OPERATOR_IMAGE))$$' || true
@@ -42,8 +46,8 @@ images: ## Build the engine and operator images (leviathan/engine:dev, leviathan
 kind-up: ## Create a kind cluster "leviathan" and load the images (machines with kind)
 	@echo "== kind cluster $(KIND_CLUSTER)"
 	kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER) --wait 120s
-	@echo "== loading $(ENGINE_IMAGE) $(OPERATOR_IMAGE)"
-	kind load docker-image --name $(KIND_CLUSTER) $(ENGINE_IMAGE) $(OPERATOR_IMAGE)
+	@echo "== loading $(ENGINE_IMAGE) $(ENGINE_IMAGE_NEXT) $(OPERATOR_IMAGE)"
+	kind load docker-image --name $(KIND_CLUSTER) $(ENGINE_IMAGE) $(ENGINE_IMAGE_NEXT) $(OPERATOR_IMAGE)
 	@mkdir -p $(dir $(KIND_KUBECONFIG))
 	kind get kubeconfig --name $(KIND_CLUSTER) > $(KIND_KUBECONFIG)
 	@echo "kubeconfig: $(KIND_KUBECONFIG)   (make e2e KUBECONFIG=$(KIND_KUBECONFIG))"
@@ -53,7 +57,7 @@ kind-down: ## Delete the kind cluster
 	rm -f $(KIND_KUBECONFIG)
 
 cluster-up: install ## Start a single-node cluster of upstream components here (root; kubeconfig in ~/.cache/leviathan/cluster)
-	cluster/up.sh $(ENGINE_IMAGE) $(OPERATOR_IMAGE)
+	cluster/up.sh $(ENGINE_IMAGE) $(ENGINE_IMAGE_NEXT) $(OPERATOR_IMAGE)
 
 cluster-down: ## Stop exactly what cluster-up started
 	cluster/down.sh
@@ -71,7 +75,7 @@ test: chart-test
 
 e2e: install $(HELM) ## End-to-end tests against KUBECONFIG (default: the local cluster)
 	HELM=$(HELM) KUBECTL=$(if $(wildcard $(KUBECTL_LOCAL)),$(KUBECTL_LOCAL),kubectl) KUBECONFIG=$(E2E_KUBECONFIG) \
-	  ENGINE_IMAGE=$(ENGINE_IMAGE) OPERATOR_IMAGE=$(OPERATOR_IMAGE) $(NPX) vitest run -c e2e/vitest.config.ts
+	  ENGINE_IMAGE=$(ENGINE_IMAGE) ENGINE_IMAGE_NEXT=$(ENGINE_IMAGE_NEXT) OPERATOR_IMAGE=$(OPERATOR_IMAGE) $(NPX) vitest run -c e2e/vitest.config.ts $(E2E_TESTS)
 
 e2e-ci: ## CI: host packages, Docker, base image, images, local cluster, e2e tests, cluster down
 	cluster/ci.sh

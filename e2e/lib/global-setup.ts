@@ -3,9 +3,8 @@
  * StorageClass, and installs the CRDs and the operator chart (helm upgrade --install), as a user
  * would.
  *
- * Until the operator exists (its own issue), the chart is installed with replicaCount=0: the
- * CRDs, RBAC, ServiceAccount and Services are real, the operator Deployment has no pods. Set
- * E2E_OPERATOR_REPLICAS=1 once operator/dist/src/main.js exists.
+ * The operator runs as the chart deploys it (one replica; E2E_OPERATOR_REPLICAS overrides, e.g. 0
+ * to test the CRDs or the plumbing with no operator reconciling).
  */
 import { fileURLToPath } from 'node:url';
 import { getJson, helm, kubectl, waitFor } from './kubectl.js';
@@ -38,7 +37,7 @@ export default async function setup(): Promise<void> {
       '--namespace', OPERATOR_NAMESPACE, '--create-namespace',
       '--set', `image.repository=${operator.repository}`, '--set', `image.tag=${operator.tag}`,
       '--set', `engineImage.repository=${engine.repository}`, '--set', `engineImage.tag=${engine.tag}`,
-      '--set', `replicaCount=${process.env.E2E_OPERATOR_REPLICAS ?? '0'}`,
+      '--set', `replicaCount=${process.env.E2E_OPERATOR_REPLICAS ?? '1'}`,
       '--wait', '--timeout', '3m',
     ],
     { timeoutMs: 240_000 },

@@ -30,7 +30,33 @@ describe('api', () => {
       raft: { heartbeatMs: 100, electionTimeoutMs: 1000, snapshotEntries: 10_000 },
       resources: null,
       service: { type: 'ClusterIP' },
+      affinity: null,
+      tolerations: [],
+      nodeSelector: {},
+      topologySpreadConstraints: [],
+      priorityClassName: null,
+      podAnnotations: {},
+      podLabels: {},
+      env: [],
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      updateStrategy: { type: 'RollingUpdate' },
     });
-    expect(topicSpecWithDefaults({ image: '' })).toMatchObject({ partitions: 1, image: null, leaseDuration: '30s', maxDeliveries: 5, dedupWindow: '5m', retention: { maxAge: '168h', maxMessages: null, maxBytes: null } });
+    expect(topicSpecWithDefaults({ image: '' })).toMatchObject({
+      partitions: 1,
+      mode: 'MIN',
+      image: null,
+      leaseDuration: '30s',
+      maxDeliveries: 5,
+      dedupWindow: '5m',
+      retention: { maxAge: '168h', maxMessages: null, maxBytes: null },
+      raft: { heartbeatMs: 100, electionTimeoutMs: 1000, snapshotEntries: 10_000 },
+      service: { type: 'ClusterIP' },
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+      updateStrategy: { type: 'RollingUpdate' },
+    });
+    expect(topicSpecWithDefaults({ persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete' }, priorityClassName: '' })).toMatchObject({
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Delete' },
+      priorityClassName: null,
+    });
   });
 });

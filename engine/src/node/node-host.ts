@@ -139,6 +139,11 @@ export class NodeHost {
     if (this.options.store.hasGroup(groupId)) this.options.store.deleteGroup(groupId);
   }
 
+  /** What the group is for, as recorded when it was created (null when nothing was). */
+  groupMeta(groupId: number): string | null {
+    return this.options.store.hasGroup(groupId) ? this.options.store.groupMeta(groupId) : null;
+  }
+
   private openGroup(groupId: number): RaftGroup {
     const fence = this.options.store.recoveryFence(groupId);
     if (fence > 0) this.log.warn({ group: groupId, fence }, 'log tail was truncated at start: withholding votes until commit reaches the fence');

@@ -32,8 +32,9 @@ const ROLE: Record<Role, RaftRole> = {
   leader: RaftRole.RAFT_ROLE_LEADER,
 };
 
-export function toProtoGroupStatus(v: GroupView): GroupStatus {
+export function toProtoGroupStatus(v: GroupView, meta: string | null = null): GroupStatus {
   return {
+    meta: meta ?? '',
     groupId: v.groupId,
     role: ROLE[v.role],
     term: v.term,
@@ -96,7 +97,7 @@ export function adminService(deps: AdminDeps): AdminServiceServer {
       if (req.groupId !== undefined && groups.length === 0) throw new NodeError('NOT_FOUND', `group ${req.groupId} is not hosted on this node`);
       return {
         node: { name: deps.node.name, incarnation: deps.node.incarnation, memberId: host.selfId, address: deps.node.address, version: deps.node.version },
-        groups: groups.map((g) => toProtoGroupStatus(groupView(g, (id) => host.resolve(id)))),
+        groups: groups.map((g) => toProtoGroupStatus(groupView(g, (id) => host.resolve(id)), host.groupMeta(g.id))),
       };
     }),
     addLearner: leaderCall('addLearner', async (req: { groupId: number; memberId: string; address: string }, t) => {

@@ -4,6 +4,8 @@
  */
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_LEADER_BALANCE_DELAY_MS, PARTITION_HOSTING_MODES } from '../topic/hosting.js';
+import type { PartitionHosting } from '../topic/hosting.js';
 
 export interface EngineConfig {
   /** Member name: the pod or node name. The member id is name@incarnation. */
@@ -43,6 +45,14 @@ export interface EngineConfig {
   readonly shutdownHandoverMs: number;
   /** Topic nodes: an atomic batch still preparing this long after it began is aborted. */
   readonly txnTimeoutMs: number;
+  /**
+   * Topic nodes: which partitions this node hosts. `placement`: those the catalog placed on it.
+   * `all`: every partition of every topic (a DisheapTopic's pods under the operator), joining
+   * the ones it was not placed in as a learner for the operator to promote.
+   */
+  readonly partitionHosting: PartitionHosting;
+  /** Topic nodes: a partition leader hands leadership to the preferred replica only after leading this long. */
+  readonly leaderBalanceDelayMs: number;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 }
 
@@ -111,6 +121,18 @@ export function buildCommand(): Command {
     .addOption(opt('--snapshot-entries <n>', 'snapshot and compact the log every n applied entries', 'LEVIATHAN_SNAPSHOT_ENTRIES').default(10_000).argParser(integer(2, 100_000_000)))
     .addOption(opt('--request-timeout-ms <ms>', 'how long a write or read may wait for consensus', 'LEVIATHAN_REQUEST_TIMEOUT_MS').default(10_000).argParser(integer(10, 3_600_000)))
     .addOption(opt('--txn-timeout-ms <ms>', 'topic nodes: abort an atomic batch whose coordinator has not finished it after this long', 'LEVIATHAN_TXN_TIMEOUT_MS').default(10_000).argParser(integer(100, 3_600_000)))
+    .addOption(
+      opt(
+        '--partition-hosting <mode>',
+        'topic nodes: which partitions to host: placement (those the catalog placed here) or all (every partition; the ones not placed here are joined as a learner, for an operator to promote)',
+        'LEVIATHAN_PARTITION_HOSTING',
+      ).default('placement'),
+    )
+    .addOption(
+      opt('--leader-balance-delay-ms <ms>', 'topic nodes: a partition leader hands leadership to the preferred replica only after leading it this long', 'LEVIATHAN_LEADER_BALANCE_DELAY_MS')
+        .default(DEFAULT_LEADER_BALANCE_DELAY_MS)
+        .argParser(integer(0, 3_600_000)),
+    )
     .addOption(opt('--shutdown-handover-ms <ms>', 'on SIGTERM, how long to wait for leadership to move away', 'LEVIATHAN_SHUTDOWN_HANDOVER_MS').default(3_000).argParser(integer(0, 600_000)))
     .addOption(opt('--log-level <level>', 'log level', 'LEVIATHAN_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
     .showHelpAfterError()
@@ -136,6 +158,8 @@ interface RawOptions {
   requestTimeoutMs: number;
   shutdownHandoverMs: number;
   txnTimeoutMs: number;
+  partitionHosting: string;
+  leaderBalanceDelayMs: number;
   logLevel: EngineConfig['logLevel'];
 }
 
@@ -167,6 +191,15 @@ export function toConfig(o: RawOptions): EngineConfig {
   if (o.stateMachine === 'topic' && o.groups !== 1) {
     throw new ConfigError('--groups does not apply to topic nodes: they host the topic catalog, and partitions are created as topics are made');
   }
+  // Checked here rather than with commander's choices, so that a bad value (from the flag or the
+  // environment) exits with code 2 like every other configuration error.
+  const partitionHosting = PARTITION_HOSTING_MODES.find((m) => m === o.partitionHosting);
+  if (partitionHosting === undefined) {
+    throw new ConfigError(`--partition-hosting / LEVIATHAN_PARTITION_HOSTING: expected ${PARTITION_HOSTING_MODES.map((m) => `"${m}"`).join(' or ')}, got "${o.partitionHosting}"`);
+  }
+  if (partitionHosting !== 'placement' && o.stateMachine !== 'topic') {
+    throw new ConfigError(`--partition-hosting ${partitionHosting} applies to topic nodes only (--state-machine topic), not to --state-machine ${o.stateMachine}`);
+  }
   const listenPort = o.listen.slice(o.listen.lastIndexOf(':') + 1);
   if (o.advertise === undefined && listenPort === '0') throw new ConfigError('--listen with port 0 needs an explicit --advertise');
   return {
@@ -188,6 +221,8 @@ export function toConfig(o: RawOptions): EngineConfig {
     requestTimeoutMs: o.requestTimeoutMs,
     shutdownHandoverMs: o.shutdownHandoverMs,
     txnTimeoutMs: o.txnTimeoutMs,
+    partitionHosting,
+    leaderBalanceDelayMs: o.leaderBalanceDelayMs,
     logLevel: o.logLevel,
   };
 }

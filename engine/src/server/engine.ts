@@ -25,6 +25,7 @@ import { TopicGroupServiceService } from '../gen/leviathan/topic/v1/group.js';
 import { disheapService, topicExtensionsService } from '../topic/disheap-service.js';
 import { TopicApi } from '../topic/topic-api.js';
 import { topicHttpHandler } from '../topic/http-gateway.js';
+import { CATALOG_GROUP } from '../topic/catalog-state.js';
 import { TopicRuntime } from '../topic/topic-runtime.js';
 import { registerTopicMetrics } from '../topic/topic-metrics.js';
 import { NodeHost } from '../node/index.js';
@@ -134,13 +135,18 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
             logger,
             requestTimeoutMs: config.requestTimeoutMs,
             txnTimeoutMs: config.txnTimeoutMs,
-            // A partition this node was placed in under an earlier incarnation: join it like group 0.
+            partitionHosting: config.partitionHosting,
+            leaderBalanceDelayMs: config.leaderBalanceDelayMs,
+            // A partition this node created empty (placed there under an earlier incarnation, or
+            // in `all` mode not placed there): join it through its leader, like group 0. In `all`
+            // mode as a learner, which the operator promotes once it has caught up; otherwise as a
+            // voter, replacing the earlier incarnation.
             join: async (groupId) => {
               const targets = [...(host.groups.get(0)?.status().config.voters ?? [])].filter((id) => id !== selfId).map((id) => host.resolve(id)).filter((a): a is string => a !== undefined);
               let last: unknown = new Error('no other topic node known');
               for (const target of targets) {
                 try {
-                  await requestJoin(target, { groupId, memberId: selfId, address: config.advertise, learnerOnly: false });
+                  await requestJoin(target, { groupId, memberId: selfId, address: config.advertise, learnerOnly: config.partitionHosting === 'all' });
                   logger.info({ group: groupId, via: target }, 'joined a partition');
                   return;
                 } catch (err) {
@@ -175,8 +181,11 @@ export async function startEngine(config: EngineConfig, logger: Logger): Promise
       registerTopicMetrics(metrics.registry, topics);
     }
 
-    // A member with no configuration in some group never finished joining it.
-    const needsJoin = (): number[] => [...host.groups.values()].filter((g) => !isMember(g.status().config, selfId)).map((g) => g.id);
+    // A member with no configuration in some group never finished joining it. On topic nodes
+    // only the catalog: the topic runtime joins partitions itself, and only ones that hold no
+    // Raft state (a partition this node was removed from must stay left, even after a restart).
+    const needsJoin = (): number[] =>
+      [...host.groups.values()].filter((g) => (topics === null || g.id === CATALOG_GROUP) && !isMember(g.status().config, selfId)).map((g) => g.id);
     let joining = needsJoin().length > 0 && (config.join.length > 0 || config.joinDns !== null);
 
     const server = new grpc.Server(PEER_SERVER_OPTIONS);

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { NodeError } from '../node/index.js';
 import type { TopicRecord, TopicSettings, TxnRecord } from './catalog-state.js';
 import { CATALOG_LIMITS, placeReplicas, validateTopicName } from './catalog-state.js';
+import { hashKey } from './hash.js';
 import type { Candidate, EnqueueArgs, LeasedMessage, Mode, PartitionConfig, PartitionStats, PeekedMessage, ProducerRef } from './partition-state.js';
 import { LIMITS, partitionConfig } from './partition-state.js';
 import { isGroupFailure } from './topic-runtime.js';
@@ -141,15 +142,7 @@ export interface PartitionReport {
   readonly healthy: boolean;
 }
 
-/** fnv-1a, 32 bits: a stable hash for partition keys (the same on every node and version). */
-export function hashKey(key: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(key, 'utf8')) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
+export { hashKey };
 
 /** The partition of a message id (`<partition>-<sequence>`) or lease token (`<message id>.<n>.<hex>`). */
 export function partitionOfId(id: string): number | null {

@@ -2,19 +2,24 @@
  * The topic runtime: everything a topic node does around its Raft groups.
  *
  *  - Hosting. Group 0 is the catalog (catalog-state.ts). Every other group is one partition of
- *    one topic, created on the nodes the catalog placed it on, with what it is for (topic,
+ *    one topic, created on the nodes the catalog placed it on (`placement` hosting) or on every
+ *    topic node (`all` hosting, for the Kubernetes operator), with what it is for (topic,
  *    partition index, initial config) stored beside its log (LogStore group meta), so a
  *    restarted node rebuilds its partitions before its catalog has replayed. Groups are created
  *    and deleted by a level-triggered reconcile loop that reads the catalog: created when the
- *    catalog places one here, deleted only when the catalog holds its tombstone.
+ *    catalog places one here (or, in `all` mode, when it exists), deleted only when the catalog
+ *    holds its tombstone. A group created empty joins through its leader, and only while it
+ *    holds no Raft state at all: a node removed from a group never asks to come back.
  *  - Routing. A command or query for a group runs here when this node leads it, else goes to
  *    the leader over TopicGroupService (following NOT_LEADER hints; retrying only what surely
  *    did not take effect).
  *  - Time. A partition changes with time (leases end, delays pass, retention drops) only when
  *    an entry is applied, so its leader proposes a `tick` at the partition's next deadline.
  *  - Upkeep on partition leaders: apply the catalog's config when it changed; hand leadership to
- *    the preferred replica (the first in its placement) when that one is caught up, so leaders
- *    stay spread over the nodes after failovers.
+ *    the preferred replica (the first in its placement; in `all` mode, one chosen over the
+ *    group's current voters) when that one is caught up and this node has led the group for
+ *    `leaderBalanceDelayMs`, so leaders stay spread over the nodes after failovers without
+ *    undoing a transfer an operator just made.
  *  - Two-phase commit recovery on the catalog leader: a transaction still preparing after
  *    `txnTimeoutMs` is decided abort; a decided one has its decision delivered to every
  *    participant, then is ended.
@@ -26,7 +31,7 @@ import type { TopicGroupServiceServer } from '../gen/leviathan/topic/v1/group.js
 import { NodeError } from '../node/index.js';
 import type { NodeHost, RaftGroup } from '../node/index.js';
 import type { AppliedCommand, StateMachine } from '../node/state-machine.js';
-import { isMember, isVoter } from '../raft/index.js';
+import { isVoter } from '../raft/index.js';
 import { ERROR_CODE_KEY, LEADER_ADDRESS_KEY, LEADER_ID_KEY, toServiceError } from '../server/grpc-util.js';
 import { CATALOG_GROUP } from './catalog-state.js';
 import type { CatalogCommand, CatalogResult, TopicRecord, TxnRecord } from './catalog-state.js';
@@ -34,6 +39,8 @@ import { CatalogStateMachine, encodeCatalogCommand } from './catalog-state-machi
 import { decodeGroupJson, encodeGroupJson } from './group-json.js';
 import type { PartitionCommand, PartitionConfig } from './partition-state.js';
 import { PartitionStateMachine, encodePartitionCommand } from './partition-state-machine.js';
+import { DEFAULT_LEADER_BALANCE_DELAY_MS, LeaderTenure, holdsNoRaftState, memberName, preferredVoter } from './hosting.js';
+import type { PartitionHosting } from './hosting.js';
 
 /** What a partition group is for: stored with the group when it is created. */
 export interface PartitionMeta {
@@ -60,7 +67,21 @@ export interface TopicRuntimeOptions {
   readonly requestTimeoutMs: number;
   /** A transaction still preparing this long after it began is aborted by the recovery loop. */
   readonly txnTimeoutMs?: number;
-  /** Joins this node to a group it was placed in but is not a member of (a wiped node). */
+  /**
+   * Which partitions this node hosts: `placement` (default) the ones the catalog placed on it;
+   * `all` every partition of every topic, joining those it was not placed in as a learner.
+   */
+  readonly partitionHosting?: PartitionHosting;
+  /**
+   * A partition leader hands leadership to the preferred replica only after leading the group
+   * without a break for this long (default 30 s), so a transfer made on purpose (an operator
+   * draining a pod) is not undone at once.
+   */
+  readonly leaderBalanceDelayMs?: number;
+  /**
+   * Asks the group's leader to let this node in (AdminService Join); called for a group this
+   * node created empty (a wiped node, or any new node in `all` mode) while it holds no Raft state.
+   */
   readonly join?: (groupId: number) => Promise<void>;
 }
 
@@ -168,6 +189,7 @@ export class TopicRuntime {
   private readonly leaderHints = new Map<number, string>();
   private readonly tickTimers = new Map<number, { at: number; timer: NodeJS.Timeout }>();
   private readonly lastTransfer = new Map<number, number>();
+  private readonly tenure = new LeaderTenure();
   private readonly joining = new Set<number>();
   private readonly resolving = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
@@ -175,10 +197,14 @@ export class TopicRuntime {
   private stopped = false;
   private readonly log: Logger;
   private readonly txnTimeoutMs: number;
+  private readonly hosting: PartitionHosting;
+  private readonly leaderBalanceDelayMs: number;
 
   constructor(private readonly options: TopicRuntimeOptions) {
     this.log = options.logger;
     this.txnTimeoutMs = options.txnTimeoutMs ?? Math.max(10_000, 2 * options.requestTimeoutMs);
+    this.hosting = options.partitionHosting ?? 'placement';
+    this.leaderBalanceDelayMs = options.leaderBalanceDelayMs ?? DEFAULT_LEADER_BALANCE_DELAY_MS;
     this.catalog.onApplied(() => this.queueReconcile());
   }
 
@@ -448,13 +474,14 @@ export class TopicRuntime {
     const selfName = memberName(this.options.selfId);
     try {
       for (const { topic, placement } of this.catalog.state.partitionGroups()) {
-        const mine = placement.replicas.some((id) => memberName(id) === selfName);
+        const mine = this.hosting === 'all' || placement.replicas.some((id) => memberName(id) === selfName);
         if (!mine || host.groups.has(placement.groupId) || this.catalog.state.isTombstoned(placement.groupId)) continue;
         const meta: PartitionMeta = { kind: 'partition', topic: topic.name, partition: placement.index, config: topic.config };
         const founding = placement.replicas.includes(this.options.selfId);
         // A founding replica starts the group with the placement as its voters (every founder
-        // uses the same list: the catalog's). A node placed here under an earlier incarnation
-        // (its data was wiped) starts empty and asks the group's leader to let it join.
+        // uses the same list: the catalog's). Any other node (placed here under an earlier
+        // incarnation whose data was wiped, or in `all` mode not placed here at all) starts the
+        // group empty and asks its leader to let it join.
         host.addGroup(placement.groupId, founding ? { voters: [...placement.replicas], learners: [] } : { voters: [], learners: [] }, JSON.stringify(meta));
         this.log.info({ topic: topic.name, partition: placement.index, group: placement.groupId, founding }, 'hosting a partition');
       }
@@ -462,26 +489,33 @@ export class TopicRuntime {
         if (id !== CATALOG_GROUP && this.catalog.state.isTombstoned(id)) {
           host.removeGroup(id);
           this.partitions.delete(id);
+          this.tenure.forget(id);
           const t = this.tickTimers.get(id);
           if (t !== undefined) clearTimeout(t.timer);
           this.tickTimers.delete(id);
           this.log.info({ group: id }, 'deleted a partition of a deleted topic');
         }
       }
+      const now = Date.now();
       for (const [groupId, p] of this.partitions) {
         const g = host.groups.get(groupId);
         if (g === undefined) continue;
-        if (!isMember(g.status().config, this.options.selfId) && this.options.join !== undefined && !this.joining.has(groupId)) {
+        const st = g.status();
+        // Join only a group that holds no Raft state at all (created empty here and not let in
+        // yet). One that has state was a member: if it is not one now, it was removed (an
+        // operator scaling down), and asking to come back would undo that.
+        if (this.options.join !== undefined && !this.joining.has(groupId) && holdsNoRaftState({ lastIndex: st.lastIndex, snapshotIndex: g.currentSnapshotIndex, config: st.config })) {
           this.joining.add(groupId);
           this.options
             .join(groupId)
             .catch((err: Error) => this.log.info({ group: groupId, err: err.message }, 'joining a partition failed; will retry'))
             .finally(() => this.joining.delete(groupId));
         }
+        this.tenure.observe(groupId, st.role === 'leader', st.term, now);
         if (!g.isLeader()) continue;
         this.scheduleTick(groupId);
         this.catchUpConfig(groupId, p, g);
-        this.balanceLeader(groupId, g);
+        this.balanceLeader(groupId, p, g);
       }
     } catch (err) {
       this.log.error({ err }, 'topic reconcile failed; retrying');
@@ -499,18 +533,27 @@ export class TopicRuntime {
     );
   }
 
-  private balanceLeader(groupId: number, g: RaftGroup): void {
+  /** The replica that should lead the group: a current voter, or undefined when none is. */
+  private preferredLeader(groupId: number, p: HostedPartition, voters: readonly string[]): string | undefined {
+    if (this.hosting === 'all') return preferredVoter(voters, p.meta.topic, p.meta.partition);
     let first: string | undefined;
     for (const { placement } of this.catalog.state.partitionGroups()) if (placement.groupId === groupId) first = placement.replicas[0];
-    if (first === undefined) return;
-    const st = g.status();
+    if (first === undefined) return undefined;
     // The preferred replica by name: after a wipe it is back under a new incarnation.
     const name = memberName(first);
-    const preferred = st.config.voters.find((v) => memberName(v) === name);
+    return voters.find((v) => memberName(v) === name);
+  }
+
+  private balanceLeader(groupId: number, p: HostedPartition, g: RaftGroup): void {
+    const now = Date.now();
+    // Not before this node has led the group for a while: an operator moves leadership away
+    // from a pod before removing or restarting it, and must not get it straight back.
+    if (this.tenure.heldFor(groupId, now) < this.leaderBalanceDelayMs) return;
+    const st = g.status();
+    const preferred = this.preferredLeader(groupId, p, st.config.voters);
     if (preferred === undefined || preferred === this.options.selfId || !isVoter(st.config, preferred)) return;
     const pr = st.progress.get(preferred);
     if (pr === undefined || !pr.recentActive || pr.match < st.lastIndex) return;
-    const now = Date.now();
     if ((this.lastTransfer.get(groupId) ?? 0) + 10_000 > now) return;
     this.lastTransfer.set(groupId, now);
     this.nodeHost
@@ -603,12 +646,6 @@ export class TopicRuntime {
  */
 function readsWithoutBarrier(q: PartitionQuery): boolean {
   return q.type === 'waitReady' || q.type === 'candidates';
-}
-
-/** The member name of an id `name@incarnation`. */
-function memberName(id: string): string {
-  const at = id.lastIndexOf('@');
-  return at < 0 ? id : id.slice(0, at);
 }
 
 const configKeys = new WeakMap<object, string>();

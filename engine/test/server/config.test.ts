@@ -44,6 +44,22 @@ describe('engine configuration', () => {
     expect(parse(['--name', 'a', '--listen', '127.0.0.1:0', '--advertise', '127.0.0.1:5000']).advertise).toBe('127.0.0.1:5000');
   });
 
+  it('takes --partition-hosting placement|all (default placement) for topic nodes, and --leader-balance-delay-ms (default 30 s)', () => {
+    const d = parse(['--name', 'a']);
+    expect([d.partitionHosting, d.leaderBalanceDelayMs]).toEqual(['placement', 30_000]);
+    const t = parse(['--name', 'a', '--state-machine', 'topic', '--partition-hosting', 'all', '--leader-balance-delay-ms', '2000']);
+    expect([t.partitionHosting, t.leaderBalanceDelayMs]).toEqual(['all', 2000]);
+    const e = parse(['--name', 'a'], { LEVIATHAN_STATE_MACHINE: 'topic', LEVIATHAN_PARTITION_HOSTING: 'all', LEVIATHAN_LEADER_BALANCE_DELAY_MS: '0' });
+    expect([e.partitionHosting, e.leaderBalanceDelayMs]).toEqual(['all', 0]);
+    expect(parse(['--name', 'a', '--partition-hosting', 'placement'], { LEVIATHAN_PARTITION_HOSTING: 'all' }).partitionHosting).toBe('placement');
+    // A bad mode is a ConfigError (exit code 2), from the flag or the environment.
+    expect(() => parse(['--name', 'a', '--state-machine', 'topic', '--partition-hosting', 'some'])).toThrow(ConfigError);
+    expect(() => parse(['--name', 'a', '--state-machine', 'topic'], { LEVIATHAN_PARTITION_HOSTING: 'ALL' })).toThrow(/--partition-hosting \/ LEVIATHAN_PARTITION_HOSTING: expected "placement" or "all", got "ALL"/);
+    expect(() => parse(['--name', 'a', '--partition-hosting', 'all'])).toThrow(/topic nodes only/);
+    expect(() => parse(['--name', 'a', '--leader-balance-delay-ms', '-1'])).toThrow(/leader-balance-delay-ms/);
+    expect(() => parse(['--name', 'a', '--leader-balance-delay-ms', 'soon'])).toThrow(CommanderError);
+  });
+
   it('takes --bootstrap-member with --join-dns (every pod the same flags), not with --bootstrap; empty means unset', () => {
     const c = parse(['--name', 'db-1', '--bootstrap-member', 'db-0', '--join-dns', 'db-peers:7400', '--learner']);
     expect(c).toMatchObject({ bootstrapMember: 'db-0', bootstrap: false, joinDns: 'db-peers:7400', learner: true });

@@ -6,6 +6,8 @@ export type {
   DisheapTopic,
   DisheapTopicSpec,
   DisheapTopicStatus,
+  EnvVar,
+  HeapMode,
   ImagePullPolicy,
   LeviathanCluster,
   LeviathanClusterSpec,
@@ -14,12 +16,18 @@ export type {
   MemberRoleName,
   MemberStatus,
   PartitionStatus,
+  PendingStepStatus,
+  PersistentVolumeClaimRetentionPolicy,
+  PlanMemoryStatus,
   Quantity,
   ResourceRequirements,
   ServiceType,
   StorageSpec,
+  UpdateStrategyType,
+  VolumeRetention,
+  WorkloadSpec,
 } from './types.js';
-export { DEFAULTS, clusterSpecWithDefaults, topicSpecWithDefaults } from './defaults.js';
-export type { DefaultedClusterSpec, DefaultedTopicSpec } from './defaults.js';
+export { DEFAULTS, clusterSpecWithDefaults, topicSpecWithDefaults, workloadSpecWithDefaults } from './defaults.js';
+export type { DefaultedClusterSpec, DefaultedTopicSpec, DefaultedWorkloadSpec } from './defaults.js';
 export { parseDurationMs } from './duration.js';
 export { MAX_NAME_LENGTH, validateResourceName } from './validation.js';

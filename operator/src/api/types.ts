@@ -3,7 +3,7 @@
  * field as crds/ declares them: the CRDs are the contract, these types only mirror them. A field
  * the operator would like but the CRD lacks is not invented here (the API server would prune it).
  */
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { V1Affinity, V1EnvVar, V1ObjectMeta, V1Toleration, V1TopologySpreadConstraint } from '@kubernetes/client-node';
 
 export const GROUP = 'leviathan.dev';
 export const VERSION = 'v1alpha1';
@@ -11,6 +11,11 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+/** What becomes of a volume: the values of a StatefulSet's persistentVolumeClaimRetentionPolicy. */
+export type VolumeRetention = 'Retain' | 'Delete';
+export type UpdateStrategyType = 'RollingUpdate' | 'OnDelete';
+/** Which messages of a topic pop first: the lowest priority value (MIN) or the highest (MAX). */
+export type HeapMode = 'MIN' | 'MAX';
 
 /** A Kubernetes quantity or integer, as in a container's resources. */
 export type Quantity = string | number;
@@ -32,7 +37,45 @@ export interface RaftTiming {
   readonly electionTimeoutMs?: number;
 }
 
-export interface LeviathanClusterSpec {
+/** Named as in a StatefulSet; both default to Retain. */
+export interface PersistentVolumeClaimRetentionPolicy {
+  /** When the resource is deleted: set on the StatefulSet, Kubernetes deletes the PVCs with it. */
+  readonly whenDeleted?: VolumeRetention;
+  /** When a scale-down removes a member: the operator deletes its volume itself (plan/). */
+  readonly whenScaled?: VolumeRetention;
+}
+
+/**
+ * An extra environment variable of the engine container: a core/v1 EnvVar (name, and value or
+ * valueFrom). The CRD refuses names the operator sets (RESERVED_ENV_NAMES in resources/).
+ */
+export type EnvVar = V1EnvVar;
+
+/**
+ * The fields of the pod and of the StatefulSet both kinds share. The big core types (affinity,
+ * tolerations, topology spread constraints, an env var's valueFrom) are kept as the API server
+ * stores them (the CRDs preserve their fields without inlining the upstream schema).
+ */
+export interface WorkloadSpec {
+  /** Replaces the default preferred anti-affinity (spread over nodes) when set. */
+  readonly affinity?: V1Affinity;
+  readonly tolerations?: readonly V1Toleration[];
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** A constraint without a labelSelector gets the pods' selector. */
+  readonly topologySpreadConstraints?: readonly V1TopologySpreadConstraint[];
+  readonly priorityClassName?: string;
+  /** Extra pod annotations. */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
+  /** Extra pod labels; the operator's own labels win over the same keys. */
+  readonly podLabels?: Readonly<Record<string, string>>;
+  /** Extra container env, after the operator's; unique names, none the operator sets. */
+  readonly env?: readonly EnvVar[];
+  readonly persistentVolumeClaimRetentionPolicy?: PersistentVolumeClaimRetentionPolicy;
+  /** RollingUpdate: the operator rolls the pods; OnDelete: it never restarts one for a template change. */
+  readonly updateStrategy?: { readonly type?: UpdateStrategyType };
+}
+
+export interface LeviathanClusterSpec extends WorkloadSpec {
   /** Voting members, odd, 1..9. */
   readonly replicas?: number;
   readonly image?: string;
@@ -43,11 +86,13 @@ export interface LeviathanClusterSpec {
   readonly service?: { readonly type?: ServiceType };
 }
 
-export interface DisheapTopicSpec {
+export interface DisheapTopicSpec extends WorkloadSpec {
   /** Partitions, each a Raft group, 1..256; may grow, never shrink. */
   readonly partitions?: number;
   /** Engine pods, odd, 1..9; every partition has a voting replica on each. */
   readonly replicas?: number;
+  /** Immutable; MIN by default. */
+  readonly mode?: HeapMode;
   readonly image?: string;
   readonly imagePullPolicy?: ImagePullPolicy;
   /** Default lease of a popped message, a Go-style duration (30s). */
@@ -64,8 +109,9 @@ export interface DisheapTopicSpec {
     readonly maxBytes?: string;
   };
   readonly storage?: StorageSpec;
-  readonly raft?: RaftTiming;
+  readonly raft?: RaftTiming & { readonly snapshotEntries?: number };
   readonly resources?: ResourceRequirements;
+  readonly service?: { readonly type?: ServiceType };
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -94,7 +140,25 @@ export interface MemberStatus {
   readonly lag?: number;
 }
 
-export interface LeviathanClusterStatus {
+/**
+ * The step the operator is taking, as written to status (a plan Step: kind, reason and the step's
+ * fields). The CRD keeps it as an opaque object; plan/memory.ts reads it back.
+ */
+export interface PendingStepStatus {
+  readonly kind: string;
+  readonly reason?: string;
+  readonly [field: string]: unknown;
+}
+
+/** What the planner remembers between reconciles (plan/ PlanMemory), as status holds it. */
+export interface PlanMemoryStatus {
+  /** The operator has seen a leader of the cluster it founded (or adopted). Never reset. */
+  readonly bootstrapped?: boolean;
+  /** null: no step in flight. */
+  readonly pendingStep?: PendingStepStatus | null;
+}
+
+export interface LeviathanClusterStatus extends PlanMemoryStatus {
   readonly observedGeneration?: number;
   readonly replicas?: number;
   readonly readyReplicas?: number;
@@ -112,7 +176,7 @@ export interface PartitionStatus {
   readonly messages?: number;
 }
 
-export interface DisheapTopicStatus {
+export interface DisheapTopicStatus extends PlanMemoryStatus {
   readonly observedGeneration?: number;
   readonly replicas?: number;
   readonly readyReplicas?: number;

@@ -1,6 +1,7 @@
 /**
- * Checks the CRDs cannot express yet but the owned objects need. Returns a message saying what to
- * change, or null.
+ * Checks the owned objects need of a resource. The CRDs enforce the name's length and first
+ * letter too (CEL rules at their root); this is for objects that bypassed them (tests, older
+ * CRDs). Returns a message saying what to change, or null.
  */
 
 /**

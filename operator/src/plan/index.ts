@@ -4,6 +4,8 @@
  * conditions computed from the same view.
  */
 export { plan } from './planner.js';
+export { DEFAULT_MAX_LAG, desiredFor } from './desired.js';
+export { planMemoryOf, planMemoryStatus, stepOf } from './memory.js';
 export { bootstrapMember } from './bootstrap.js';
 export { check } from './safety.js';
 export { isDone } from './pending.js';
@@ -16,4 +18,4 @@ export { faultTolerance, quorum } from './quorum.js';
 export { memberName, viewOf } from './view.js';
 export type { GroupState, MemberState, View } from './view.js';
 export { isStep } from './types.js';
-export type { Decision, Desired, MemberRole, Observed, ObservedGroup, ObservedMember, ObservedPod, ObservedPvc, PlanMemory, Step, StepKind, VolumeRetention } from './types.js';
+export type { Decision, Desired, MemberRole, Observed, ObservedGroup, ObservedMember, ObservedPod, ObservedPvc, PlanMemory, Step, StepKind, UpdateStrategyType, VolumeRetention } from './types.js';

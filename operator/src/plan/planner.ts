@@ -15,7 +15,7 @@
  *   scale down          delete removed members' volumes, shrink past removed members, remove the
  *                       next member (leadership first)
  *   scale up            promote caught-up learners, grow the StatefulSet by one
- *   rolling upgrade     followers first, the leader last (rollout.ts)
+ *   rolling upgrade     followers first, the leader last (rollout.ts); none under OnDelete
  *   idle
  * Every step proposed passes its check in safety.ts, which holds the safety rules.
  */
@@ -39,7 +39,10 @@ const healthGate: Rule = (v) => {
 
 const idle: Rule = (v) => {
   const leader = v.group0?.leaderId ?? '?';
-  return { kind: 'idle', reason: `${v.desired.replicas} voter(s) healthy and caught up, leader ${leader}, every pod on the current template` };
+  const stale = v.observed.pods.filter((p) => !p.terminating && p.templateHash !== v.desired.templateHash).map((p) => p.name);
+  const templates =
+    v.desired.updateStrategy === 'OnDelete' && stale.length > 0 ? `updateStrategy OnDelete: ${stale.join(', ')} keep(s) an old template until deleted` : 'every pod on the current template';
+  return { kind: 'idle', reason: `${v.desired.replicas} voter(s) healthy and caught up, leader ${leader}, ${templates}` };
 };
 
 const RULES: readonly Rule[] = [

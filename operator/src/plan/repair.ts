@@ -65,15 +65,20 @@ export const removeReplacedMembers: Rule = (v) =>
     ),
   );
 
-/** A pod on an old template that is not ready anyway (a rollout stuck on a bad image): restart it. */
-export const restartStuckPods: Rule = (v) =>
-  firstSafe(
+/**
+ * A pod on an old template that is not ready anyway (a rollout stuck on a bad image): restart it.
+ * Not under updateStrategy OnDelete, where the operator restarts no pod for a template change.
+ */
+export const restartStuckPods: Rule = (v) => {
+  if (v.desired.updateStrategy === 'OnDelete') return null;
+  return firstSafe(
     v,
     v.observed.pods
       .filter((p) => !p.ready && !p.terminating && p.templateHash !== v.desired.templateHash && v.stsReplicas !== null && p.ordinal < v.stsReplicas)
       .sort((a, b) => b.ordinal - a.ordinal)
       .map((p): Step => ({ kind: 'restart-pod', podName: p.name, podUid: p.uid, reason: `${p.name} is not ready and runs an old template: restarting it on the current one costs nothing` })),
   );
+};
 
 /** A member beyond the desired size that is down anyway: removing it first only helps. */
 export const removeDownDepartingMembers: Rule = (v) =>

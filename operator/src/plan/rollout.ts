@@ -5,6 +5,9 @@
  * member has caught up before the next goes down. A group of one or two voters tolerates no
  * failure, so each of its restarts pauses commits; it restarts anyway (the leader still last, when
  * there is someone to hand over to), since the alternative is never upgrading.
+ *
+ * Under updateStrategy OnDelete there is no rollout: pods on an old template stay until someone
+ * deletes them (the StatefulSet then re-creates them from the current template).
  */
 import { firstSafe, stepOrBlocked } from './rule.js';
 import type { Rule } from './rule.js';
@@ -15,7 +18,7 @@ import type { Step } from './types.js';
 import { groupsLedBy } from './view.js';
 
 export const rollPods: Rule = (v) => {
-  if (v.stsReplicas === null) return null;
+  if (v.stsReplicas === null || v.desired.updateStrategy === 'OnDelete') return null;
   const sts = v.stsReplicas;
   // Pods beyond the desired size are on their way out: not worth a restart.
   const stale = v.observed.pods.filter((p) => p.ordinal < Math.min(sts, v.desired.replicas) && !p.terminating && p.templateHash !== v.desired.templateHash);

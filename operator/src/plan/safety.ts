@@ -155,7 +155,7 @@ function checkTransfer(v: View, s: Extract<Step, { kind: 'transfer-leadership' }
   if (to === undefined || to.role !== 'voter' || to.id === from.id) return `${s.to} is not another voter of ${g.label}`;
   if (!to.caughtUp || to.departing || to.ordinal === null) return `${s.to} cannot take over: ${to.problem ?? 'it is leaving'}`;
   const pod = v.podByName.get(from.name);
-  const rolling = pod !== undefined && pod.templateHash !== v.desired.templateHash;
+  const rolling = v.desired.updateStrategy === 'RollingUpdate' && pod !== undefined && pod.templateHash !== v.desired.templateHash;
   if (!from.departing && !rolling) return `nothing requires ${s.from} to give up leadership`;
   if (!from.departing) {
     const blocked = unhealthy(v);
@@ -169,6 +169,7 @@ function checkRestart(v: View, s: Extract<Step, { kind: 'restart-pod' }>): strin
   if (pod === undefined || pod.uid !== s.podUid) return `pod ${s.podName} was already replaced`;
   if (pod.terminating) return `pod ${s.podName} is already terminating`;
   if (pod.templateHash === v.desired.templateHash) return `pod ${s.podName} already runs the desired template`;
+  if (v.desired.updateStrategy === 'OnDelete') return `updateStrategy is OnDelete: pod ${s.podName} takes the new template when someone deletes it`;
   if (v.stsReplicas === null || pod.ordinal >= v.stsReplicas) return `pod ${s.podName} is being removed, not restarted`;
   if (v.group0 === null) return 'no member answers, so nobody can tell what a restart would cost';
   for (const g of v.groups) {

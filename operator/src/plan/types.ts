@@ -5,9 +5,9 @@
  * reason to do nothing now. Every Decision carries a human-readable `reason`: it becomes the
  * Event and the condition message.
  */
-import type { VolumeRetention } from '../resources/index.js';
+import type { UpdateStrategyType, VolumeRetention } from '../api/index.js';
 
-export type { VolumeRetention };
+export type { UpdateStrategyType, VolumeRetention };
 
 export interface Desired {
   /** The resource's name: the StatefulSet's, and the prefix of pod names `<name>-<ordinal>`. */
@@ -16,7 +16,16 @@ export interface Desired {
   readonly replicas: number;
   /** Hash of the pod template the pods should run (resources/template-hash.ts). */
   readonly templateHash: string;
+  /**
+   * spec.persistentVolumeClaimRetentionPolicy.whenScaled: Delete, the operator deletes a removed
+   * member's volume once the member left Raft and its pod is gone; Retain, it keeps it.
+   */
   readonly volumeRetention: VolumeRetention;
+  /**
+   * spec.updateStrategy.type: RollingUpdate, the operator restarts pods on an old template one at
+   * a time (rollout.ts); OnDelete, it restarts none for a template change (the user deletes pods).
+   */
+  readonly updateStrategy: UpdateStrategyType;
   /** A member within this many log entries of the leader counts as caught up. */
   readonly maxLag: number;
 }

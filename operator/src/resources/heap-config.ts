@@ -12,8 +12,8 @@
  *   first: retries = deliveries - 1. MakeHeap reads 0 as "the default (3)", so a topic that wants
  *   0 retries gets it from UpdateHeapConfig, where the field is optional: `update` always sets
  *   every mutable field, and the controller applies it after MakeHeap and on every change.
- * - mode: the CRD has no field; MIN (the lowest priority value pops first) is Disheap's default
- *   and the CLI's.
+ * - mode: spec.mode (MIN, the lowest priority value pops first, by default, as in Disheap and its
+ *   CLI); immutable in the CRD, and in MakeHeap only (UpdateHeapConfig cannot change it).
  * - what the engine cannot apply is listed in `unsupported`, for a status message, never dropped
  *   silently.
  */
@@ -92,7 +92,7 @@ export function desiredHeapConfig(topic: DisheapTopic): DesiredHeapConfig {
   return {
     make: {
       topic: name,
-      mode: 'MIN',
+      mode: s.mode,
       partitions: s.partitions,
       replicationFactor: s.replicas,
       topKBound: 0,

@@ -11,7 +11,7 @@ export { clientServiceName, configMapName, ordinalOf, pdbName, peerServiceName, 
 export { commonLabels, selectorLabels, selectorString } from './labels.js';
 export { ownerReference } from './owner.js';
 export { BOOTSTRAP_MEMBER_ENV } from './bootstrap.js';
-export { advertiseAddress, engineEnv, joinDns, shutdownHandoverMs, terminationGracePeriodSeconds } from './engine-settings.js';
+export { PARTITION_HOSTING_ENV, RESERVED_ENV_NAMES, advertiseAddress, engineEnv, joinDns, shutdownHandoverMs, terminationGracePeriodSeconds } from './engine-settings.js';
 export { engineImage, podTemplate } from './pod-template.js';
 export { templateHash } from './template-hash.js';
 export { desiredTemplateHash, statefulSet } from './statefulset.js';

@@ -2,13 +2,18 @@
  * The engine pod: one container running the image's entrypoint (tini, then the engine), configured
  * by environment (engine-settings.ts), with its volume at the image's data directory.
  *
- * Defaults a user cannot override yet (the CRDs have no field for them): a preferred anti-affinity
- * that spreads members over nodes (preferred, not required, so a one-node cluster still works);
- * no service links, because a Service named e.g. "leviathan" would inject LEVIATHAN_* variables
- * the engine reads as its own flags; no service account token, because the engine never calls the
- * Kubernetes API.
+ * From the spec: scheduling (affinity, tolerations, nodeSelector, topologySpreadConstraints,
+ * priorityClassName), extra labels and annotations, extra env. Every one is part of the template,
+ * so a change rolls the pods (under updateStrategy RollingUpdate). Fields the spec leaves empty are
+ * left out of the template, so that resources which do not use them keep their template hash.
+ *
+ * Defaults: a preferred anti-affinity that spreads members over nodes (preferred, not required, so
+ * a one-node cluster still works), replaced as a whole by spec.affinity; the operator's labels win
+ * over spec.podLabels (the selector must keep matching). Fixed: no service links, because a Service
+ * named e.g. "leviathan" would inject LEVIATHAN_* variables the engine reads as its own flags; no
+ * service account token, because the engine never calls the Kubernetes API.
  */
-import type { V1Affinity, V1Container, V1PodTemplateSpec, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { V1Affinity, V1Container, V1PodSpec, V1PodTemplateSpec, V1ResourceRequirements, V1TopologySpreadConstraint } from '@kubernetes/client-node';
 import type { Quantity, ResourceRequirements } from '../api/index.js';
 import type { OperatorConfig } from './config.js';
 import { CONTAINER_NAME, DATA_DIR, DATA_VOLUME, GRPC_PORT, HTTP_PORT, TMP_VOLUME } from './constants.js';
@@ -39,6 +44,22 @@ function containerResources(r: ResourceRequirements): V1ResourceRequirements {
   return { ...(r.requests ? { requests: quantities(r.requests) } : {}), ...(r.limits ? { limits: quantities(r.limits) } : {}) };
 }
 
+/** A constraint without a labelSelector selects nothing useful: give it the pods' selector. */
+function spreadConstraints(w: Workload): V1TopologySpreadConstraint[] {
+  return w.topologySpreadConstraints.map((c) => (c.labelSelector === undefined ? { ...c, labelSelector: { matchLabels: selectorLabels(w) } } : { ...c }));
+}
+
+/** The spec's scheduling fields, each only when set. */
+function scheduling(w: Workload): Partial<V1PodSpec> {
+  return {
+    affinity: w.affinity ?? spreadOverNodes(w),
+    ...(w.tolerations.length === 0 ? {} : { tolerations: [...w.tolerations] }),
+    ...(Object.keys(w.nodeSelector).length === 0 ? {} : { nodeSelector: { ...w.nodeSelector } }),
+    ...(w.topologySpreadConstraints.length === 0 ? {} : { topologySpreadConstraints: spreadConstraints(w) }),
+    ...(w.priorityClassName === null ? {} : { priorityClassName: w.priorityClassName }),
+  };
+}
+
 function engineContainer(w: Workload, cfg: OperatorConfig): V1Container {
   return {
     name: CONTAINER_NAME,
@@ -65,12 +86,12 @@ function engineContainer(w: Workload, cfg: OperatorConfig): V1Container {
 /** The pod template, with its hash annotation. */
 export function podTemplate(w: Workload, cfg: OperatorConfig): V1PodTemplateSpec {
   return withTemplateHash({
-    metadata: { labels: commonLabels(w), annotations: {} },
+    metadata: { labels: { ...w.podLabels, ...commonLabels(w) }, annotations: { ...w.podAnnotations } },
     spec: {
       containers: [engineContainer(w, cfg)],
       securityContext: podSecurityContext(),
       terminationGracePeriodSeconds: terminationGracePeriodSeconds(w),
-      affinity: spreadOverNodes(w),
+      ...scheduling(w),
       enableServiceLinks: false,
       automountServiceAccountToken: false,
       volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: '256Mi' } }],

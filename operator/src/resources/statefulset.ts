@@ -9,11 +9,16 @@
  *   OrderedReady recreates pod 0 alone and waits for it to be Ready, but readiness needs a leader,
  *   which needs a quorum of the other pods it will not create. Parallel also lets a lost pod of
  *   any ordinal come back while a lower one is unhealthy.
- * - updateStrategy OnDelete: a changed template restarts nothing by itself; the planner restarts
- *   pods one by one, followers first, the leader last after a leadership transfer.
- * - PVC retention: whenScaled Retain, because the operator deletes a removed member's volume itself,
- *   only after the member left Raft and its pod is gone; whenDeleted follows the operator's volume
- *   retention (Retain by default).
+ * - updateStrategy OnDelete, whatever spec.updateStrategy says: a changed template restarts nothing
+ *   by itself. Under spec.updateStrategy RollingUpdate the planner restarts pods one by one,
+ *   followers first, the leader last after a leadership transfer; under OnDelete it restarts none
+ *   and a pod takes the new template when someone deletes it.
+ * - PVC retention: whenScaled always Retain, because the operator deletes a removed member's volume
+ *   itself (spec whenScaled Delete), only after the member left Raft and its pod is gone;
+ *   whenDeleted is spec.persistentVolumeClaimRetentionPolicy.whenDeleted (Retain by default), so
+ *   that with Delete Kubernetes deletes the PVCs with the StatefulSet, which the garbage collector
+ *   deletes with the resource. (A StatefulSet deleted with propagation Orphan, as when re-creating
+ *   it, orphans its PVCs instead: they survive.)
  * - volumeClaimTemplates are immutable in a StatefulSet: a grown storage.size is applied by the
  *   controller to the existing PVCs (and by re-creating the StatefulSet with orphaned pods), never
  *   by an update of this object.
@@ -56,7 +61,7 @@ export function statefulSet(w: Workload, cfg: OperatorConfig, opts: StatefulSetO
       selector: { matchLabels: selectorLabels(w) },
       podManagementPolicy: 'Parallel',
       updateStrategy: { type: 'OnDelete' },
-      persistentVolumeClaimRetentionPolicy: { whenScaled: 'Retain', whenDeleted: cfg.volumeRetention },
+      persistentVolumeClaimRetentionPolicy: { whenScaled: 'Retain', whenDeleted: w.volumeRetention.whenDeleted },
       revisionHistoryLimit: 5,
       template,
       volumeClaimTemplates: [dataClaimTemplate(w)],

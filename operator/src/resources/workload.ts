@@ -3,8 +3,9 @@
  * Workload is what the builders need of either one, with the CRD defaults applied, so that no
  * builder branches on the kind beyond what truly differs (the state machine, the SQL-only knobs).
  */
+import type { V1Affinity, V1Toleration, V1TopologySpreadConstraint } from '@kubernetes/client-node';
 import { API_VERSION, clusterSpecWithDefaults, topicSpecWithDefaults } from '../api/index.js';
-import type { ImagePullPolicy, LeviathanResource, ResourceRequirements, ServiceType } from '../api/index.js';
+import type { DefaultedWorkloadSpec, EnvVar, ImagePullPolicy, LeviathanResource, ResourceRequirements, ServiceType, UpdateStrategyType, VolumeRetention } from '../api/index.js';
 
 export type WorkloadKind = LeviathanResource['kind'];
 
@@ -24,15 +25,46 @@ export interface Workload {
   readonly image: string | null;
   readonly imagePullPolicy: ImagePullPolicy;
   readonly storage: { readonly size: string; readonly storageClassName: string | null };
-  readonly raft: { readonly heartbeatMs: number; readonly electionTimeoutMs: number; readonly snapshotEntries: number | null };
+  readonly raft: { readonly heartbeatMs: number; readonly electionTimeoutMs: number; readonly snapshotEntries: number };
   readonly resources: ResourceRequirements | null;
   readonly serviceType: ServiceType;
+  /** null: the default preferred anti-affinity (pod-template.ts). */
+  readonly affinity: V1Affinity | null;
+  readonly tolerations: readonly V1Toleration[];
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly topologySpreadConstraints: readonly V1TopologySpreadConstraint[];
+  readonly priorityClassName: string | null;
+  readonly podAnnotations: Readonly<Record<string, string>>;
+  readonly podLabels: Readonly<Record<string, string>>;
+  /** The user's extra container env (spec.env). */
+  readonly env: readonly EnvVar[];
+  /** whenDeleted: on the StatefulSet; whenScaled: the planner's Desired.volumeRetention. */
+  readonly volumeRetention: { readonly whenDeleted: VolumeRetention; readonly whenScaled: VolumeRetention };
+  /** RollingUpdate: the planner rolls pods; OnDelete: it never restarts one for a template change. */
+  readonly updateStrategy: UpdateStrategyType;
 }
 
 function identity(r: LeviathanResource): { name: string; namespace: string; uid: string } {
   const { name, namespace, uid } = r.metadata;
   if (!name || !namespace || !uid) throw new Error(`${r.kind} without metadata.name, namespace or uid: builders need a stored object`);
   return { name, namespace, uid };
+}
+
+type PodFields = Pick<Workload, 'affinity' | 'tolerations' | 'nodeSelector' | 'topologySpreadConstraints' | 'priorityClassName' | 'podAnnotations' | 'podLabels' | 'env' | 'volumeRetention' | 'updateStrategy'>;
+
+function podFields(s: DefaultedWorkloadSpec): PodFields {
+  return {
+    affinity: s.affinity,
+    tolerations: s.tolerations,
+    nodeSelector: s.nodeSelector,
+    topologySpreadConstraints: s.topologySpreadConstraints,
+    priorityClassName: s.priorityClassName,
+    podAnnotations: s.podAnnotations,
+    podLabels: s.podLabels,
+    env: s.env,
+    volumeRetention: s.persistentVolumeClaimRetentionPolicy,
+    updateStrategy: s.updateStrategy.type,
+  };
 }
 
 export function workloadOf(r: LeviathanResource): Workload {
@@ -52,6 +84,7 @@ export function workloadOf(r: LeviathanResource): Workload {
       raft: s.raft,
       resources: s.resources,
       serviceType: s.service.type,
+      ...podFields(s),
     };
   }
   const s = topicSpecWithDefaults(r.spec);
@@ -65,9 +98,9 @@ export function workloadOf(r: LeviathanResource): Workload {
     image: s.image,
     imagePullPolicy: s.imagePullPolicy,
     storage: s.storage,
-    // The topic CRD has no snapshotEntries: the engine's default applies.
-    raft: { ...s.raft, snapshotEntries: null },
+    raft: s.raft,
     resources: s.resources,
-    serviceType: 'ClusterIP',
+    serviceType: s.service.type,
+    ...podFields(s),
   };
 }

@@ -79,8 +79,8 @@ export class ClusterModel {
   readonly history: Step[] = [];
   private seq = 0;
 
-  constructor(replicas: number, volumeRetention: Desired['volumeRetention']) {
-    this.desired = { name: NAME, replicas, templateHash: 't0', volumeRetention, maxLag: MAX_LAG };
+  constructor(replicas: number, volumeRetention: Desired['volumeRetention'], updateStrategy: Desired['updateStrategy'] = 'RollingUpdate') {
+    this.desired = { name: NAME, replicas, templateHash: 't0', volumeRetention, updateStrategy, maxLag: MAX_LAG };
   }
 
   // ----- what the operator sees ------------------------------------------------------------------
@@ -389,7 +389,8 @@ export class ClusterModel {
         continue;
       }
       if (this.members.get(id)?.role !== 'voter') out.push(`${id} is not a voter`);
-      if (p.hash !== this.desired.templateHash) out.push(`${podName(o)} runs template ${p.hash}`);
+      // Under OnDelete a pod keeps its template until someone deletes it.
+      if (p.hash !== this.desired.templateHash && this.desired.updateStrategy === 'RollingUpdate') out.push(`${podName(o)} runs template ${p.hash}`);
     }
     if (this.members.size !== n) out.push(`${this.members.size} members: ${[...this.members.keys()].join(', ')}`);
     if (this.desired.volumeRetention === 'Delete') for (const o of this.volumes.keys()) if (o >= n) out.push(`volume of ordinal ${o} left behind`);

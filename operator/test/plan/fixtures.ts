@@ -11,7 +11,7 @@ export const id = (ordinal: number, incarnation = `i${ordinal}`): string => `${N
 export const pod = (ordinal: number): string => `${NAME}-${ordinal}`;
 
 export function desired(over: Partial<Desired> = {}): Desired {
-  return { name: NAME, replicas: 3, templateHash: HASH, volumeRetention: 'Retain', maxLag: 10, ...over };
+  return { name: NAME, replicas: 3, templateHash: HASH, volumeRetention: 'Retain', updateStrategy: 'RollingUpdate', maxLag: 10, ...over };
 }
 
 export const BOOTSTRAPPED: PlanMemory = { bootstrapped: true, pendingStep: null };

@@ -11,9 +11,11 @@
  *  - a leader is never restarted while another caught-up voter could take over;
  *  - no pod founds a second cluster while any member of the first still has its data;
  *  - no learner is promoted before it caught up;
+ *  - under updateStrategy OnDelete (a quarter of the scenarios), no pod is restarted at all;
  *
  * and once faults stop, the operator converges to exactly the desired voters on the current
- * template (or, when a quorum's data is gone for good, says so: degraded).
+ * template (under OnDelete: whatever template each pod has), or, when a quorum's data is gone for
+ * good, says so: degraded.
  *
  * scenario.test.ts shows that these properties bite: the same property run against planners
  * broken on purpose fails, with fast-check's counterexample.

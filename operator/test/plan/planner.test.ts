@@ -338,6 +338,57 @@ describe('rolling upgrade: followers first, highest ordinal first, the leader la
   ]);
 });
 
+describe('updateStrategy OnDelete: the operator restarts no pod for a template change', () => {
+  const d2 = desired({ templateHash: 'h2', updateStrategy: 'OnDelete' });
+  run([
+    { name: 'pods on an old template are left alone: idle, saying so', desired: d2, observed: healthy(3), memory: BOOTSTRAPPED, expect: { kind: 'idle', reason: /OnDelete: db-0, db-1, db-2 keep\(s\) an old template until deleted/ } },
+    {
+      name: 'a pod the user deleted comes back on the new template; the rest stay',
+      desired: d2,
+      observed: edit(healthy(3), withPod(2, { templateHash: 'h2', uid: 'uid-2b' })),
+      memory: BOOTSTRAPPED,
+      expect: { kind: 'idle', reason: /db-0, db-1 keep/ },
+    },
+    {
+      name: 'the leader keeps its leadership (no transfer for a rollout)',
+      desired: d2,
+      observed: edit(healthy(3), withPod(1, { templateHash: 'h2' }), withPod(2, { templateHash: 'h2' })),
+      memory: BOOTSTRAPPED,
+      expect: { kind: 'idle' },
+    },
+    {
+      name: 'a pod stuck on an old template is not restarted either',
+      desired: d2,
+      observed: edit(healthy(3), withPod(1, { templateHash: 'h0', ready: false }), withMember(id(1), { active: false })),
+      memory: BOOTSTRAPPED,
+      expect: { kind: 'wait', reason: /db-1/ },
+    },
+    {
+      name: 'a restart written to status under RollingUpdate is not resumed after the switch',
+      desired: d2,
+      observed: healthy(3),
+      memory: pending({ kind: 'restart-pod', podName: pod(2), podUid: 'uid-2', reason: 'rolling upgrade' }),
+      expect: { kind: 'idle' },
+    },
+    {
+      name: 'scaling still works',
+      desired: desired({ replicas: 5, templateHash: 'h2', updateStrategy: 'OnDelete' }),
+      observed: healthy(3),
+      memory: BOOTSTRAPPED,
+      expect: { kind: 'scale-statefulset', replicas: 4 },
+    },
+  ]);
+
+  it('the safety check refuses restarts and rollout transfers under OnDelete', () => {
+    const v = viewOf(d2, healthy(3), BOOTSTRAPPED);
+    expect(check(v, { kind: 'restart-pod', podName: pod(2), podUid: 'uid-2', reason: '' })).toMatch(/OnDelete/);
+    expect(check(v, { kind: 'transfer-leadership', groupId: 0, from: id(0), to: id(1), reason: '' })).toMatch(/nothing requires/);
+    // The same under RollingUpdate: allowed.
+    const r = viewOf(desired({ templateHash: 'h2' }), healthy(3), BOOTSTRAPPED);
+    expect(check(r, { kind: 'restart-pod', podName: pod(2), podUid: 'uid-2', reason: '' })).toBeNull();
+  });
+});
+
 describe('memory: the step written to status is resumed only while still safe and wanted', () => {
   const learnerUp = edit(healthy(2), withSts(3), withPod(2, {}), withMember(id(2), { role: 'learner', lag: 0 }));
   run([

@@ -19,6 +19,8 @@
  * 5. the bootstrap permission never revoked (bootstrapMember always names ordinal 0), at once: a
  *    wiped pod 0 came back and "db-0@6 founded a new cluster while db-1@4 still hold data of the
  *    existing one".
+ * 6. updateStrategy OnDelete ignored (the real planner run as if RollingUpdate): a pod restarted
+ *    for a template change, after 3 runs: "restarted db-0 under updateStrategy OnDelete".
  *
  * The correct planner was not written right the first time either; the same property found, while
  * it was developed: a rollout that could never finish with two voters (no restart keeps a quorum
@@ -99,5 +101,10 @@ describe('the properties bite: broken planners are caught', { timeout: 180_000 }
   it('5. the bootstrap permission never revoked', () => {
     const p: Planner = { plan, bootstrapMember: (desired) => `${desired.name}-0` };
     expect(counterexample(p)).toMatch(/founded a new cluster while .* still hold data/);
+  });
+
+  it('6. updateStrategy OnDelete ignored (pods rolled anyway)', () => {
+    const p: Planner = { plan: (desired, observed, memory) => plan({ ...desired, updateStrategy: 'RollingUpdate' }, observed, memory), bootstrapMember };
+    expect(counterexample(p, 'safety')).toMatch(/restarted \S+ under updateStrategy OnDelete/);
   });
 });

@@ -28,6 +28,7 @@ export interface Round {
 export interface Scenario {
   readonly replicas: number;
   readonly volumeRetention: 'Retain' | 'Delete';
+  readonly updateStrategy: 'RollingUpdate' | 'OnDelete';
   readonly rounds: readonly Round[];
 }
 
@@ -60,6 +61,8 @@ const round: fc.Arbitrary<Round> = fc.record({
 export const scenario: fc.Arbitrary<Scenario> = fc.record({
   replicas: fc.integer({ min: 1, max: 7 }),
   volumeRetention: fc.constantFrom<'Retain' | 'Delete'>('Retain', 'Delete'),
+  // Mostly RollingUpdate: rollouts are where the leader-restart properties bite.
+  updateStrategy: fc.oneof({ weight: 3, arbitrary: fc.constant<Scenario['updateStrategy']>('RollingUpdate') }, { weight: 1, arbitrary: fc.constant<Scenario['updateStrategy']>('OnDelete') }),
   rounds: fc.array(round, { minLength: 1, maxLength: 150, size: 'max' }),
 });
 
@@ -76,6 +79,7 @@ function reconcile(m: ClusterModel, p: Planner, crash: boolean): Decision {
   if (!isStep(d)) {
     m.memory = { ...m.memory, pendingStep: null };
   } else {
+    if (d.kind === 'restart-pod' && m.desired.updateStrategy === 'OnDelete') m.violations.push(`restarted ${d.podName} under updateStrategy OnDelete`);
     m.memory = { ...m.memory, pendingStep: d };
     if (crash) {
       m.trace.push('  operator crashed after writing its intent');
@@ -100,7 +104,7 @@ export interface Outcome {
 
 /** Runs a scenario, then lets the operator converge with no more faults. */
 export function run(s: Scenario, p: Planner): Outcome {
-  const m = new ClusterModel(s.replicas, s.volumeRetention);
+  const m = new ClusterModel(s.replicas, s.volumeRetention, s.updateStrategy);
   m.applyConfigMap(p.bootstrapMember(m.desired, m.observe(), m.memory));
   for (const r of s.rounds) {
     for (const f of r.faults) m.fault(f);

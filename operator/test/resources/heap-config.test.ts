@@ -28,4 +28,9 @@ describe('desiredHeapConfig', () => {
     expect(c.update.maxRetriesDefault).toBe(0);
     expect(c.make).toMatchObject({ partitions: 1, replicationFactor: 3, retentionTimeMs: 168 * 3_600_000, visibilityTimeoutDefaultMs: 30_000, dlqPolicy: { enabled: false } });
   });
+
+  it('creates the heap in the spec\'s mode, MIN by default', () => {
+    expect(desiredHeapConfig(topic()).make.mode).toBe('MIN');
+    expect(desiredHeapConfig(topic({ mode: 'MAX' })).make.mode).toBe('MAX');
+  });
 });

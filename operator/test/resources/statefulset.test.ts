@@ -1,9 +1,10 @@
 import type { V1Container, V1EnvVar, V1StatefulSet } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import type { LeviathanResource } from '../../src/api/index.js';
 import { statefulSet, workloadOf } from '../../src/resources/index.js';
 import { CONFIG, cluster, topic } from './fixtures.js';
 
-const sts = (r = cluster(), replicas = 3): V1StatefulSet => statefulSet(workloadOf(r), CONFIG, { replicas });
+const sts = (r: LeviathanResource = cluster(), replicas = 3): V1StatefulSet => statefulSet(workloadOf(r), CONFIG, { replicas });
 const container = (s: V1StatefulSet): V1Container => {
   const c = s.spec?.template.spec?.containers[0];
   if (!c) throw new Error('no container');
@@ -49,7 +50,12 @@ describe('StatefulSet', () => {
     const s = sts(cluster({ replicas: 5 }), 2);
     expect(s.spec).toMatchObject({ replicas: 2, podManagementPolicy: 'Parallel', updateStrategy: { type: 'OnDelete' }, serviceName: 'people-peers' });
     expect(s.spec?.persistentVolumeClaimRetentionPolicy).toEqual({ whenScaled: 'Retain', whenDeleted: 'Retain' });
-    expect(statefulSet(workloadOf(cluster()), { ...CONFIG, volumeRetention: 'Delete' }, { replicas: 1 }).spec?.persistentVolumeClaimRetentionPolicy?.whenDeleted).toBe('Delete');
+    // whenDeleted from the spec; whenScaled stays Retain (the operator deletes scaled-away volumes itself).
+    const del = sts(cluster({ persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' } }));
+    expect(del.spec?.persistentVolumeClaimRetentionPolicy).toEqual({ whenScaled: 'Retain', whenDeleted: 'Delete' });
+    // OnDelete whatever the spec's updateStrategy: the planner rolls pods, or nobody does.
+    expect(sts(cluster({ updateStrategy: { type: 'OnDelete' } })).spec?.updateStrategy).toEqual({ type: 'OnDelete' });
+    expect(sts(topic({ persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete' } })).spec?.persistentVolumeClaimRetentionPolicy).toEqual({ whenScaled: 'Retain', whenDeleted: 'Delete' });
   });
 
   it('claims a volume per pod from the spec\'s storage class and size', () => {
@@ -86,11 +92,15 @@ describe('StatefulSet', () => {
     expect(e).toEqual({ name: 'LEVIATHAN_BOOTSTRAP_MEMBER', valueFrom: { configMapKeyRef: { name: 'people-config', key: 'bootstrap-member', optional: true } } });
   });
 
-  it('a DisheapTopic runs topic nodes, without the SQL-only snapshot setting', () => {
+  it('a DisheapTopic runs topic nodes hosting every partition, with its own snapshot interval', () => {
     const s = statefulSet(workloadOf(topic()), CONFIG, { replicas: 3 });
     expect(envValue(s, 'LEVIATHAN_STATE_MACHINE')).toBe('topic');
-    expect(envValue(s, 'LEVIATHAN_SNAPSHOT_ENTRIES')).toBeUndefined();
+    expect(envValue(s, 'LEVIATHAN_PARTITION_HOSTING')).toBe('all');
+    expect(envValue(s, 'LEVIATHAN_SNAPSHOT_ENTRIES')).toBe('10000');
+    expect(envValue(sts(topic({ raft: { snapshotEntries: 500 } })), 'LEVIATHAN_SNAPSHOT_ENTRIES')).toBe('500');
     expect(envValue(s, 'LEVIATHAN_JOIN_DNS')).toBe('jobs-peers.prod.svc.cluster.local:7400');
+    // A database hosts its one group; the flag is for topic nodes only.
+    expect(env(sts()).map((e) => e.name)).not.toContain('LEVIATHAN_PARTITION_HOSTING');
   });
 
   it('applies the user\'s image, pull policy and resources; the operator\'s image by default', () => {
