@@ -24,7 +24,7 @@ LOCAL_KUBECONFIG := $(LEVIATHAN_CACHE)/cluster/kubeconfig
 # The e2e tests run against $(KUBECONFIG) when set, else against the local cluster.
 E2E_KUBECONFIG = $(or $(KUBECONFIG),$(LOCAL_KUBECONFIG))
 
-.PHONY: host-deps docker base-image images kind-up kind-down cluster-up cluster-down helm chart-test chart-crds e2e e2e-ci
+.PHONY: host-deps docker base-image images kind-up kind-down cluster-up cluster-load cluster-down helm chart-test chart-crds e2e e2e-ci
 
 host-deps: ## Install Docker, etcd, containerd, runc, CNI plugins, ... from Debian when missing (root)
 	cluster/host-deps.sh
@@ -58,6 +58,9 @@ kind-down: ## Delete the kind cluster
 
 cluster-up: install ## Start a single-node cluster of upstream components here (root; kubeconfig in ~/.cache/leviathan/cluster)
 	cluster/up.sh $(ENGINE_IMAGE) $(ENGINE_IMAGE_NEXT) $(OPERATOR_IMAGE)
+
+cluster-load: ## Import rebuilt images into the running local cluster (after make images)
+	cluster/load-images.sh $(ENGINE_IMAGE) $(ENGINE_IMAGE_NEXT) $(OPERATOR_IMAGE)
 
 cluster-down: ## Stop exactly what cluster-up started
 	cluster/down.sh

@@ -36,28 +36,28 @@ const KIND_OF_COMPONENT: Readonly<Record<string, ResourceKind>> = { database: 'L
 
 /** One informer per namespace (or one cluster-wide), read as one cache. */
 class MultiInformer<T extends KubernetesObject> {
-  constructor(private readonly parts: readonly Informer<T>[]) {}
+  constructor(readonly parts: readonly { readonly name: string; readonly informer: Informer<T> }[]) {}
   on(handler: (type: 'add' | 'update' | 'delete', obj: T) => void): void {
-    for (const p of this.parts) p.on(handler);
+    for (const p of this.parts) p.informer.on(handler);
   }
   async start(): Promise<void> {
-    await Promise.all(this.parts.map((p) => p.start()));
+    await Promise.all(this.parts.map((p) => p.informer.start()));
   }
   stop(): void {
-    for (const p of this.parts) p.stop();
+    for (const p of this.parts) p.informer.stop();
   }
   hasSynced(): boolean {
-    return this.parts.every((p) => p.hasSynced());
+    return this.parts.every((p) => p.informer.hasSynced());
   }
   get(namespace: string, name: string): T | undefined {
     for (const p of this.parts) {
-      const o = p.get(namespace, name);
+      const o = p.informer.get(namespace, name);
       if (o !== undefined) return o;
     }
     return undefined;
   }
   list(namespace?: string): T[] {
-    return this.parts.flatMap((p) => p.list(namespace));
+    return this.parts.flatMap((p) => p.informer.list(namespace));
   }
 }
 
@@ -76,9 +76,10 @@ export class Controller {
     const namespaces: readonly (string | undefined)[] = opts.namespaces.length === 0 ? [undefined] : opts.namespaces;
     const informer = <T extends KubernetesObject>(apiVersion: string, kind: string, labelSelector?: string): MultiInformer<T> =>
       new MultiInformer(
-        namespaces.map(
-          (ns) => new Informer<T>(client, { path: pathFor(apiVersion, kind, ns), name: `${kind}${ns === undefined ? '' : `/${ns}`}`, log, ...(labelSelector === undefined ? {} : { labelSelector }) }),
-        ),
+        namespaces.map((ns) => {
+          const name = `${kind}${ns === undefined ? '' : `/${ns}`}`;
+          return { name, informer: new Informer<T>(client, { path: pathFor(apiVersion, kind, ns), name, log, ...(labelSelector === undefined ? {} : { labelSelector }) }) };
+        }),
       );
     const clusters = informer<LeviathanResource>(API_VERSION, 'LeviathanCluster');
     const topics = informer<LeviathanResource>(API_VERSION, 'DisheapTopic');
@@ -104,6 +105,7 @@ export class Controller {
     pvcs.on((_t, o) => enqueueOwner(o));
 
     this.reconciler = new Reconciler({ client, caches: this.caches, engines: opts.engines, events: opts.events, log, cfg: opts.cfg, metrics: opts.metrics, now: () => new Date() });
+    opts.metrics.informerSource = () => this.informers.flatMap((m) => m.parts.map((p) => ({ name: p.name, stats: p.informer.stats })));
     this.depthTimer = setInterval(() => opts.metrics.queueDepth.set(this.queue.length), 1_000);
     this.depthTimer.unref();
   }

@@ -4,6 +4,7 @@
  * units (seconds).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { InformerStats } from '../kube/index.js';
 
 export interface OperatorMetrics {
   readonly registry: Registry;
@@ -14,13 +15,16 @@ export interface OperatorMetrics {
   readonly steps: Counter<'kind' | 'step'>;
   readonly queueDepth: Gauge;
   readonly isLeader: Gauge;
-  readonly watchRestarts: Counter<'informer'>;
+  /** Lists, watches, relists and errors of each informer, read at scrape time. */
+  readonly informers: Counter<'informer' | 'event'>;
+  /** Where `informers` reads from; the controller sets it once its informers exist. */
+  informerSource: () => readonly { readonly name: string; readonly stats: InformerStats }[];
 }
 
 export function operatorMetrics(): OperatorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  return {
+  const m: OperatorMetrics = {
     registry,
     reconciles: new Counter({ name: 'leviathan_operator_reconciles_total', help: 'Reconciles by resource kind and result (success, error)', labelNames: ['kind', 'result'], registers: [registry] }),
     reconcileErrors: new Counter({ name: 'leviathan_operator_reconcile_errors_total', help: 'Reconciles that failed and were retried with backoff', labelNames: ['kind'], registers: [registry] }),
@@ -35,6 +39,23 @@ export function operatorMetrics(): OperatorMetrics {
     steps: new Counter({ name: 'leviathan_operator_steps_total', help: 'Mutating steps taken (membership changes, scaling, restarts, volume deletions)', labelNames: ['kind', 'step'], registers: [registry] }),
     queueDepth: new Gauge({ name: 'leviathan_operator_workqueue_depth', help: 'Resources waiting in the work queue', registers: [registry] }),
     isLeader: new Gauge({ name: 'leviathan_operator_leader', help: '1 while this replica holds the leader election lease', registers: [registry] }),
-    watchRestarts: new Counter({ name: 'leviathan_operator_watch_restarts_total', help: 'Watches restarted or relisted after an error, a 410 or a quiet period', labelNames: ['informer'], registers: [registry] }),
+    informers: new Counter({
+      name: 'leviathan_operator_informer_events_total',
+      help: 'Per informer: full lists, watches opened, relists after 410 Gone or a quiet watch (watchdog), errors',
+      labelNames: ['informer', 'event'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { name, stats } of m.informerSource()) {
+          this.inc({ informer: name, event: 'list' }, stats.lists);
+          this.inc({ informer: name, event: 'watch' }, stats.watches);
+          this.inc({ informer: name, event: 'gone_relist' }, stats.goneRelists);
+          this.inc({ informer: name, event: 'watchdog_relist' }, stats.watchdogRelists);
+          this.inc({ informer: name, event: 'error' }, stats.errors);
+        }
+      },
+    }),
+    informerSource: () => [],
   };
+  return m;
 }

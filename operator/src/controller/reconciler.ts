@@ -115,7 +115,18 @@ function stable(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * How long a step this process just took is given to show its effect before it is taken again.
+ * The caches lag the API server (and the engines' views lag their commits) by a moment, so the
+ * reconcile right after a step usually still plans it (as a resume). Taking it again is harmless
+ * (every step is idempotent) but noisy; after this long it is taken again, in case the first
+ * attempt was lost. A restarted operator has no such memory and resumes at once.
+ */
+const STEP_SETTLE_MS = 5_000;
+
 export class Reconciler {
+  private readonly recent = new Map<string, { step: string; at: number }>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: ResourceKey): Promise<ReconcileOutcome> {
@@ -123,8 +134,11 @@ export class Reconciler {
     const resource = cache.get(key.namespace, key.name);
     // Deleted: the owned objects carry owner references, the garbage collector removes them, and
     // the StatefulSet's PVC retention policy decides about the volumes.
-    if (resource === undefined || resource.metadata.deletionTimestamp) return { decision: null, requeueAfterMs: null };
-    const log = this.deps.log.child({ kind: key.kind, namespace: key.namespace, name: key.name });
+    if (resource === undefined || resource.metadata.deletionTimestamp) {
+      this.recent.delete(keyString(key));
+      return { decision: null, requeueAfterMs: null };
+    }
+    const log = this.deps.log.child({ resource: keyString(key) });
     const w = workloadOf(resource);
     const desired = desiredFor(resource, this.deps.cfg);
     const memory = planMemoryOf(resource.status);
@@ -146,7 +160,15 @@ export class Reconciler {
 
     let nextMemory: PlanMemory = { ...memory, pendingStep: null };
     let partitions: PartitionStatus[] = [];
+    const k = keyString(key);
     if (isStep(decision)) {
+      const { reason: _reason, ...what } = decision;
+      const fingerprint = stable(what);
+      const last = this.recent.get(k);
+      if (last !== undefined && last.step === fingerprint && this.deps.now().getTime() - last.at < STEP_SETTLE_MS) {
+        return { decision: { kind: 'wait', reason: `waiting for the effect of: ${decision.reason}` }, requeueAfterMs: REQUEUE_MS.step };
+      }
+      this.recent.set(k, { step: fingerprint, at: this.deps.now().getTime() });
       nextMemory = { bootstrapped: memory.bootstrapped || decision.kind === 'mark-bootstrapped', pendingStep: decision.kind === 'mark-bootstrapped' ? null : decision };
       // The intent is recorded before it is acted on: a restarted operator resumes this step.
       await this.writeStatus(resource, w, desired, seen, nextMemory, decision, []);
@@ -156,6 +178,7 @@ export class Reconciler {
       this.deps.metrics.steps.inc({ kind: w.kind, step: decision.kind });
       return { decision, requeueAfterMs: REQUEUE_MS.step };
     } else {
+      this.recent.delete(k);
       if (decision.kind === 'degraded') this.deps.events.record(regarding(resource), 'Warning', 'Degraded', decision.reason);
       if (w.kind === 'DisheapTopic' && memory.bootstrapped && seen.observed.group0?.leaderId) {
         partitions = await this.topicUpkeep(resource as DisheapTopic, seen, decision, log);
@@ -229,6 +252,10 @@ export class Reconciler {
     const { engines, events } = this.deps;
     const address = this.leaderAddress(seen, 0);
     const want = desiredHeapConfig(topic);
+    if (want.unsupported.length > 0) {
+      // Said out loud rather than dropped silently (the recorder folds repeats into one Event).
+      events.record(regarding(topic), 'Warning', 'UnsupportedSetting', want.unsupported.map((u) => `${u.field}: ${u.reason}`).join('; '));
+    }
     const info = await engines.heap(address, want.make.topic);
     if (info === null) {
       if (decision.kind !== 'idle') return [];
