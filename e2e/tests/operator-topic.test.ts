@@ -2,7 +2,8 @@
  * The operator on a real cluster, DisheapTopic: a 3-pod, 3-partition topic reaches Ready with the
  * topic created in the engines and partition leaders spread over the pods; under producer and
  * consumer load it survives the deletion of a partition leader's pod and grows to 5 partitions
- * online; no acknowledged enqueue goes undelivered. Then the resource is deleted.
+ * online, then scales 3 -> 5 -> 3; no acknowledged enqueue goes undelivered. Then the resource is
+ * deleted.
  */
 import { describe, expect, it } from 'vitest';
 import { apply, kubectl, waitFor } from '../lib/kubectl.js';
@@ -77,6 +78,19 @@ describe('operator: DisheapTopic', () => {
     expectNoLoss(await grow);
     expect(await eventReasons(namespace, 'jobs')).toContain('PartitionsAdded');
     // Every pod hosts a replica of every partition, so a fresh load spreads over all five.
+    expectNoLoss(await topicLoad(namespace, 'jobs', 5_000));
+
+    // Scale 3 -> 5 -> 3 under load: new pods join the catalog and every partition as learners and
+    // are promoted; on the way down each leaves every partition (leadership first), then the catalog.
+    const up = topicLoad(namespace, 'jobs', 25_000);
+    await kubectl(['-n', namespace, 'scale', 'disheaptopic/jobs', '--replicas=5']);
+    expectNoLoss(await up);
+    await waitConverged(namespace, 'disheaptopic', 'jobs', 5, 420_000);
+    const down = topicLoad(namespace, 'jobs', 25_000);
+    await kubectl(['-n', namespace, 'patch', 'disheaptopic', 'jobs', '--type=merge', '-p', '{"spec":{"replicas":3}}']);
+    expectNoLoss(await down);
+    await waitConverged(namespace, 'disheaptopic', 'jobs', 3, 420_000);
+    await waitFor('pods jobs-3 and jobs-4 gone', async () => ((await podNames(namespace, 'jobs')).join() === 'jobs-0,jobs-1,jobs-2' ? true : undefined), { timeoutMs: 180_000 });
     expectNoLoss(await topicLoad(namespace, 'jobs', 5_000));
 
     await kubectl(['-n', namespace, 'delete', 'disheaptopic', 'jobs', '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
