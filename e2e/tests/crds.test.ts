@@ -54,7 +54,7 @@ describe('CRDs', () => {
     const got = await getJson<{ spec: Record<string, unknown> }>(['get', 'lvc/people', '-n', ns()]);
     expect(got.spec).toMatchObject({ replicas: 3, imagePullPolicy: 'IfNotPresent', storage: { size: '1Gi' }, raft: { heartbeatMs: 100, electionTimeoutMs: 1000 }, service: { type: 'ClusterIP' } });
     const t = await getJson<{ spec: Record<string, unknown> }>(['get', 'dht/jobs', '-n', ns()]);
-    expect(t.spec).toMatchObject({ partitions: 1, replicas: 3, leaseDuration: '30s', maxDeliveries: 5, dedupWindow: '5m', retention: { maxAge: '168h' } });
+    expect(t.spec).toMatchObject({ partitions: 1, replicas: 3, leaseDuration: '30s', maxDeliveries: 5, dedupWindow: '1h', retention: { maxAge: '168h' } });
     const table = await kubectl(['get', 'lvc', '-n', ns()]);
     expect(table.split('\n')[0]).toMatch(/^NAME\s+REPLICAS\s+READY\s+LEADER\s+STATUS\s+AGE$/);
     expect((await kubectl(['get', 'dht', '-n', ns()])).split('\n')[0]).toMatch(/^NAME\s+PARTITIONS\s+REPLICAS\s+READY\s+STATUS\s+AGE$/);

@@ -46,7 +46,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     .option('--engine-image <image>', 'engine image for resources that do not name one', DEFAULT_OPERATOR_CONFIG.engineImage)
     .option('--cluster-domain <domain>', 'the cluster\'s DNS suffix (kubelet --cluster-domain)', DEFAULT_OPERATOR_CONFIG.clusterDomain)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
-    .option('--watch-namespaces <list>', 'comma-separated namespaces to watch (default: all)', '')
+    .option('--watch-namespaces <list>', 'comma-separated namespaces to watch (default: all)')
     .option('--workers <n>', 'resources reconciled at once', positiveInt, 4)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -60,7 +60,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     engineImage: string;
     clusterDomain: string;
     logLevel: string;
-    watchNamespaces: string;
+    watchNamespaces?: string;
     workers: number;
   }>();
   return {
@@ -72,7 +72,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     engineImage: o.engineImage,
     clusterDomain: o.clusterDomain,
     logLevel: o.logLevel,
-    watchNamespaces: o.watchNamespaces
+    watchNamespaces: (o.watchNamespaces ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s.length > 0),

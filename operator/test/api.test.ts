@@ -47,7 +47,7 @@ describe('api', () => {
       image: null,
       leaseDuration: '30s',
       maxDeliveries: 5,
-      dedupWindow: '5m',
+      dedupWindow: '1h',
       retention: { maxAge: '168h', maxMessages: null, maxBytes: null },
       raft: { heartbeatMs: 100, electionTimeoutMs: 1000, snapshotEntries: 10_000 },
       service: { type: 'ClusterIP' },

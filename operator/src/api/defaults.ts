@@ -31,7 +31,7 @@ export const DEFAULTS = {
   mode: 'MIN' as HeapMode,
   leaseDuration: '30s',
   maxDeliveries: 5,
-  dedupWindow: '5m',
+  dedupWindow: '1h',
   retentionMaxAge: '168h',
 } as const;
 

@@ -17,7 +17,7 @@ import type pino from 'pino';
 import type { Condition, DisheapTopic, LeviathanResource, PartitionStatus } from '../api/index.js';
 import type { EventRecorder, KubeClient } from '../kube/index.js';
 import { pathFor } from '../kube/index.js';
-import { bootstrapMember, clusterStatus, conditions, desiredFor, isStep, pdbMaxUnavailable, plan, planMemoryOf, topicStatus } from '../plan/index.js';
+import { STEP_REASON, bootstrapMember, clusterStatus, conditions, desiredFor, isStep, pdbMaxUnavailable, plan, planMemoryOf, topicStatus } from '../plan/index.js';
 import type { Decision, Desired, Observed, PlanMemory, Step } from '../plan/index.js';
 import {
   clientService,
@@ -86,16 +86,6 @@ export interface ReconcileOutcome {
   readonly requeueAfterMs: number | null;
 }
 
-const STEP_EVENT_REASON: Readonly<Record<Step['kind'], string>> = {
-  'scale-statefulset': 'ScalingStatefulSet',
-  'mark-bootstrapped': 'Bootstrapped',
-  'add-learner': 'AddingLearner',
-  promote: 'PromotingMember',
-  'remove-member': 'RemovingMember',
-  'transfer-leadership': 'TransferringLeadership',
-  'restart-pod': 'RestartingPod',
-  'delete-pvc': 'DeletingVolume',
-};
 
 function regarding(r: LeviathanResource): { apiVersion: string; kind: string; name: string; namespace: string; uid: string } {
   return { apiVersion: r.apiVersion, kind: r.kind, name: r.metadata.name ?? '', namespace: r.metadata.namespace ?? '', uid: r.metadata.uid ?? '' };
@@ -126,6 +116,8 @@ const STEP_SETTLE_MS = 5_000;
 
 export class Reconciler {
   private readonly recent = new Map<string, { step: string; at: number }>();
+  /** The unsupported-settings warning last recorded per topic (namespace/name). */
+  private readonly warned = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -172,7 +164,7 @@ export class Reconciler {
       nextMemory = { bootstrapped: memory.bootstrapped || decision.kind === 'mark-bootstrapped', pendingStep: decision.kind === 'mark-bootstrapped' ? null : decision };
       // The intent is recorded before it is acted on: a restarted operator resumes this step.
       await this.writeStatus(resource, w, desired, seen, nextMemory, decision, []);
-      this.deps.events.record(regarding(resource), 'Normal', STEP_EVENT_REASON[decision.kind], decision.reason);
+      this.deps.events.record(regarding(resource), 'Normal', STEP_REASON[decision.kind], decision.reason);
       log.info({ step: decision }, decision.reason);
       await this.take(w, decision, seen, desired);
       this.deps.metrics.steps.inc({ kind: w.kind, step: decision.kind });
@@ -252,10 +244,15 @@ export class Reconciler {
     const { engines, events } = this.deps;
     const address = this.leaderAddress(seen, 0);
     const want = desiredHeapConfig(topic);
-    if (want.unsupported.length > 0) {
-      // Said out loud rather than dropped silently (the recorder folds repeats into one Event).
-      events.record(regarding(topic), 'Warning', 'UnsupportedSetting', want.unsupported.map((u) => `${u.field}: ${u.reason}`).join('; '));
+    const unsupported = want.unsupported.map((u) => `${u.field}: ${u.reason}`).join('; ');
+    const key = `${topic.metadata.namespace ?? ''}/${topic.metadata.name ?? ''}`;
+    if (unsupported !== '' && this.warned.get(key) !== unsupported) {
+      // Said out loud rather than dropped silently; once per change of the spec (and operator start).
+      events.record(regarding(topic), 'Warning', 'UnsupportedSetting', unsupported);
+      log.warn({ unsupported: want.unsupported }, 'settings the engine cannot apply');
     }
+    if (unsupported === '') this.warned.delete(key);
+    else this.warned.set(key, unsupported);
     const info = await engines.heap(address, want.make.topic);
     if (info === null) {
       if (decision.kind !== 'idle') return [];

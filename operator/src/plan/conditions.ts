@@ -37,7 +37,8 @@ interface Verdict {
   readonly message: string;
 }
 
-const STEP_REASON: Readonly<Record<StepKind, string>> = {
+/** CamelCase reason of each step: the Progressing condition's reason and the step's Event reason. */
+export const STEP_REASON: Readonly<Record<StepKind, string>> = {
   'scale-statefulset': 'ScalingStatefulSet',
   'mark-bootstrapped': 'Bootstrapped',
   'add-learner': 'AddingLearner',

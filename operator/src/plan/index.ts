@@ -10,7 +10,7 @@ export { bootstrapMember } from './bootstrap.js';
 export { check } from './safety.js';
 export { isDone } from './pending.js';
 export { maxUnavailableFor, pdbMaxUnavailable } from './disruption.js';
-export { conditions } from './conditions.js';
+export { STEP_REASON, conditions } from './conditions.js';
 export type { ConditionInputs } from './conditions.js';
 export { clusterStatus, topicStatus } from './status.js';
 export type { StatusContext } from './status.js';

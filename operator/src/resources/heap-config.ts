@@ -66,6 +66,9 @@ export interface DesiredHeapConfig {
   readonly unsupported: readonly UnsupportedSetting[];
 }
 
+/** How long the engine remembers a producer triple (engine/src/topic/partition-state.ts). */
+const ENGINE_DEDUP_WINDOW_MS = 3_600_000;
+
 export function desiredHeapConfig(topic: DisheapTopic): DesiredHeapConfig {
   const name = topic.metadata.name;
   if (!name) throw new Error('DisheapTopic without metadata.name');
@@ -78,9 +81,11 @@ export function desiredHeapConfig(topic: DisheapTopic): DesiredHeapConfig {
     maxRetriesDefault: s.maxDeliveries - 1,
     dlqPolicy,
   };
-  const unsupported: UnsupportedSetting[] = [
-    { field: 'spec.dedupWindow', reason: 'no engine API sets a topic\'s deduplication window; the engine default (1h) applies' },
-  ];
+  const unsupported: UnsupportedSetting[] = [];
+  // The engine deduplicates producer triples for a fixed hour; only another window is unsupported.
+  if (parseDurationMs(s.dedupWindow) !== ENGINE_DEDUP_WINDOW_MS) {
+    unsupported.push({ field: 'spec.dedupWindow', reason: `no engine API sets a topic's deduplication window; the engine's (1h) applies, not ${s.dedupWindow}` });
+  }
   if (s.deadLetterTopic !== null) {
     unsupported.push({
       field: 'spec.deadLetterTopic',

@@ -20,7 +20,13 @@ describe('desiredHeapConfig', () => {
     });
     expect(c.update).toEqual({ topic: 'jobs', retentionTimeMs: 86_400_000, visibilityTimeoutDefaultMs: 30_000, maxRetriesDefault: 4, dlqPolicy: { enabled: true, retentionTimeMs: 0 } });
     expect(c.partitions).toBe(4);
-    expect(c.unsupported.map((u) => u.field)).toEqual(['spec.dedupWindow', 'spec.deadLetterTopic', 'spec.retention.maxBytes']);
+    expect(c.unsupported.map((u) => u.field)).toEqual(['spec.deadLetterTopic', 'spec.retention.maxBytes']);
+  });
+
+  it('flags a deduplication window only when it differs from the engine\'s hour', () => {
+    expect(desiredHeapConfig(topic({})).unsupported).toEqual([]);
+    expect(desiredHeapConfig(topic({ dedupWindow: '60m' })).unsupported).toEqual([]);
+    expect(desiredHeapConfig(topic({ dedupWindow: '5m' })).unsupported.map((u) => u.field)).toEqual(['spec.dedupWindow']);
   });
 
   it('uses the CRD defaults, and counts retries, not deliveries (one delivery = zero retries)', () => {
