@@ -32,10 +32,6 @@
  *    cluster whose volume was wiped, and whose resource was then created again, could never be
  *    founded again; the property test found that case.)
  *
- * The engine does not have --bootstrap-member yet (engine/src/server/config.ts has --bootstrap,
- * which refuses to be combined with --join-dns). The pod template below is built as if it did;
- * until it lands, a new cluster's pod 0 only tries to join and waits.
- *
  * Remaining window, accepted: if pod 0 founds the cluster and loses its volume before the operator
  * has seen its leader, it founds again. Nothing is lost that was not already lost: no other member
  * existed (part 1), and the first founding's only copy of its data is the volume that is gone.
@@ -45,7 +41,7 @@ import { BOOTSTRAP_MEMBER_KEY } from './constants.js';
 import { configMapName } from './names.js';
 import type { Workload } from './workload.js';
 
-/** The engine's environment variable for --bootstrap-member (to be added to the engine). */
+/** The engine's environment variable for --bootstrap-member. */
 export const BOOTSTRAP_MEMBER_ENV = 'LEVIATHAN_BOOTSTRAP_MEMBER';
 
 /** LEVIATHAN_BOOTSTRAP_MEMBER from the ConfigMap key, absent when the key is. */
