@@ -76,6 +76,18 @@ describe('operator: LeviathanCluster', () => {
     expect(await eventReasons(namespace, 'db')).toEqual(expect.arrayContaining(['ScalingStatefulSet', 'Bootstrapped', 'PromotingMember']));
     const pdb = await getJson<{ spec: { maxUnavailable: number } }>(['-n', namespace, 'get', 'pdb', 'db']);
     expect(pdb.spec.maxUnavailable).toBe(1);
+    // An owned object deleted by hand comes back at once (its watch enqueues the resource; the
+    // periodic look at a converged resource is 30 s away).
+    const before = await getJson<{ metadata: { uid: string } }>(['-n', namespace, 'get', 'service', 'db']);
+    await kubectl(['-n', namespace, 'delete', 'service', 'db']);
+    await waitFor(
+      'the client Service re-created',
+      async () => {
+        const res = await kubectlRaw(['-n', namespace, 'get', 'service', 'db', '-o', 'jsonpath={.metadata.uid}']);
+        return res.code === 0 && res.stdout !== '' && res.stdout !== before.metadata.uid ? true : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 500 },
+    );
 
     // Failover: the leader pod is deleted (SIGTERM: it hands leadership over, then the pod comes
     // back); the writer must be acknowledged again within 10 s.

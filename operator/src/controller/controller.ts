@@ -1,7 +1,7 @@
 /**
  * The controller: informers over the two resources and what they own, a keyed coalescing work
  * queue, and workers that run the Reconciler. Any change to a resource or to one of its
- * StatefulSet, pods or volumes enqueues the resource's key; each reconcile says when to look
+ * StatefulSet, pods, volumes, Services, ConfigMap or PDB enqueues the resource's key; each reconcile says when to look
  * again; a failed reconcile is retried with per-key exponential backoff. One key is never
  * reconciled twice at once; different keys are, up to `workers`.
  */
@@ -86,8 +86,13 @@ export class Controller {
     const statefulSets = informer<V1StatefulSet>('apps/v1', 'StatefulSet', OWNED_SELECTOR);
     const pods = informer<V1Pod>('v1', 'Pod', OWNED_SELECTOR);
     const pvcs = informer<V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', OWNED_SELECTOR);
+    // Watched only to react at once when someone changes or deletes them (the reconcile re-applies
+    // them); their content is never read back.
+    const services = informer<KubernetesObject>('v1', 'Service', OWNED_SELECTOR);
+    const configMaps = informer<KubernetesObject>('v1', 'ConfigMap', OWNED_SELECTOR);
+    const budgets = informer<KubernetesObject>('policy/v1', 'PodDisruptionBudget', OWNED_SELECTOR);
     this.caches = { clusters, topics, statefulSets, pods, pvcs };
-    this.informers = [clusters, topics, statefulSets, pods, pvcs] as MultiInformer<KubernetesObject>[];
+    this.informers = [clusters, topics, statefulSets, pods, pvcs, services, configMaps, budgets] as MultiInformer<KubernetesObject>[];
 
     const enqueueResource = (obj: LeviathanResource): void => {
       if (obj.metadata.namespace && obj.metadata.name) this.enqueue(keyString({ kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }));
@@ -103,6 +108,7 @@ export class Controller {
     statefulSets.on((_t, o) => enqueueOwner(o));
     pods.on((_t, o) => enqueueOwner(o));
     pvcs.on((_t, o) => enqueueOwner(o));
+    for (const owned of [services, configMaps, budgets]) owned.on((_t, o) => enqueueOwner(o));
 
     this.reconciler = new Reconciler({ client, caches: this.caches, engines: opts.engines, events: opts.events, log, cfg: opts.cfg, metrics: opts.metrics, now: () => new Date() });
     opts.metrics.informerSource = () => this.informers.flatMap((m) => m.parts.map((p) => ({ name: p.name, stats: p.informer.stats })));
