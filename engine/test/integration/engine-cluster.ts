@@ -156,15 +156,23 @@ export class EngineNode {
   }
 }
 
+/** Ports this process handed out: a port is closed again before a node binds it, so the kernel may offer it twice. */
+const handedOut = new Set<number>();
+
 async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => res(port));
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = net.createServer();
+      s.once('error', rej);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => res(p));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -192,11 +200,18 @@ export class EngineCluster {
   /** Starts `size` nodes: node 0 bootstraps, the others join through it; waits until all vote. */
   static async start(options: ClusterOptions): Promise<EngineCluster> {
     const c = await EngineCluster.create(options);
-    c.nodes[0]?.start(c.args(0, ['--bootstrap']));
-    await c.waitLeader();
-    for (let i = 1; i < options.size; i++) c.startJoiner(i);
-    await c.waitVoters(options.size);
-    return c;
+    try {
+      c.nodes[0]?.start(c.args(0, ['--bootstrap']));
+      await c.waitLeader();
+      for (let i = 1; i < options.size; i++) c.startJoiner(i);
+      await c.waitVoters(options.size);
+      return c;
+    } catch (err) {
+      // No process outlives a cluster that failed to form (the test never gets it to close);
+      // the directory (with each node's log) stays for the report.
+      await c.close(true).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Allocates ports, proxies and directories without starting anything. */
